@@ -1,0 +1,340 @@
+"""``snnrl train``: one training job (a Hydra app), writing one run directory.
+
+For agents that learn within a lifetime and have no outer learner (R-STDP), training *is* living:
+``train.num_envs`` lifetimes run in parallel for ``lifetime_steps`` env steps each, repeated in
+rounds of fresh lifetimes until ``train.env_steps`` is spent. Evaluation then follows
+docs/PROTOCOL.md v1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import statistics
+import sys
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from snnrl.agents import EnvInfo, make_agent
+from snnrl.config import ConfigError, TrainConfig, resolve_device, to_objects
+from snnrl.envs import make_env
+from snnrl.eval import last_fraction_return, run_lifetimes
+from snnrl.seeding import derive_seed
+from snnrl.tracking import RunDir, config_hash, git_commit, versions
+from snnrl.tracking.plots import learning_curve
+
+log = logging.getLogger("snnrl")
+
+PROTOCOL_VERSION = "v1"
+
+
+def _as_dict(x: Any) -> Any:
+    return asdict(x) if is_dataclass(x) and not isinstance(x, type) else x
+
+
+def _discard_fresh_run_dir(path: Path) -> None:
+    """Remove what Hydra wrote into a run dir for a job that failed validation.
+
+    Only Hydra's own files are removed, and the directory only if that leaves it empty, so
+    nothing a user put there is touched and no half-made run is left behind.
+    """
+    shutil.rmtree(path / ".hydra", ignore_errors=True)
+    for f in path.glob("*.log"):
+        f.unlink(missing_ok=True)
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def validate(cfg: DictConfig) -> TrainConfig:
+    """Schema objects with every range check, plus the checks that span sections."""
+    c = to_objects(cfg)
+    per_round = c.train.num_envs * c.lifetime_steps
+    if c.train.env_steps % per_round != 0:
+        raise ConfigError(
+            "train.env_steps",
+            c.train.env_steps,
+            f"a multiple of train.num_envs * lifetime_steps = {per_round} (whole lifetimes)",
+        )
+    if c.train.log_every > c.lifetime_steps:
+        raise ConfigError(
+            "train.log_every", c.train.log_every, f"at most lifetime_steps = {c.lifetime_steps}"
+        )
+    return c
+
+
+def _env_info(env: Any, c: TrainConfig) -> EnvInfo:
+    return EnvInfo(
+        env.single_observation_space,
+        env.single_action_space,
+        tuple(c.env.obs_low),
+        tuple(c.env.obs_high),
+    )
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{w}}  {v}" for k, v in rows)
+
+
+def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """Run one training job into ``run_dir``; return its summary.
+
+    Raises:
+        ConfigError: bad input (before anything is written).
+    """
+    try:
+        c = validate(cfg)
+        device = resolve_device(c.device)
+    except ConfigError:
+        _discard_fresh_run_dir(run_dir)
+        raise
+    torch.set_num_threads(c.torch_threads)
+    torch.manual_seed(c.seed)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(resolved, dict)
+    rd = RunDir(run_dir)
+    env = make_env(c.env, c.train.num_envs, device)
+    try:
+        agent = make_agent(c.agent, _env_info(env, c), device)
+    except ConfigError:
+        env.close()
+        _discard_fresh_run_dir(run_dir)
+        raise
+    rd.write_config(OmegaConf.to_yaml(cfg, resolve=True))
+    rd.reset_metrics()
+    mirror = None
+    if c.logger.name == "wandb":
+        from snnrl.tracking.wandb_logger import WandbMirror
+
+        mirror = WandbMirror(
+            run_dir,
+            resolved | {"env_id": c.env.id},
+            c.logger.project,
+            c.logger.mode,
+            c.logger.group,
+            list(c.logger.tags),
+            name=f"{c.agent.name}-{c.env.name}-s{c.seed}",
+        )
+    summary: dict[str, Any] = {
+        "status": "running",
+        "agent": c.agent.name,
+        "env_id": c.env.id,
+        "seed": c.seed,
+        "env_steps": 0,
+        "env_steps_budget": c.train.env_steps,
+        "lifetime_steps": c.lifetime_steps,
+        "num_envs": c.train.num_envs,
+        "plasticity": bool(getattr(c.agent, "plasticity", False)),
+        "protocol": PROTOCOL_VERSION,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "config_hash": config_hash(resolved),
+        "n_synapses": agent.n_synapses,
+        "rules": [
+            {"name": r.name, "signals": list(r.signals), "local": r.local} for r in agent.rules
+        ],
+    }
+    t_start = time.perf_counter()
+    exit_code = 0
+    try:
+        summary |= _train_and_eval(c, agent, env, rd, mirror, device)
+    except Exception as e:  # a crash is recorded, never silently lost
+        exit_code = 1
+        summary |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+        raise
+    finally:
+        env.close()
+        summary["wall_time_s"] = time.perf_counter() - t_start
+        if mirror is not None:
+            mirror.summary(summary.get("metrics", {}))
+            mirror.finish(exit_code)
+        rd.write_summary(summary)
+    _print_results(summary, run_dir)
+    return summary
+
+
+def _train_and_eval(
+    c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any, device: torch.device
+) -> dict[str, Any]:
+    b, t_life = c.train.num_envs, c.lifetime_steps
+    rounds = c.train.env_steps // (b * t_life)
+    bar = _progress(c, c.train.env_steps, "train")
+    done_steps = 0
+    per_lifetime: list[float] = []
+    diverged = None
+    last_state = None
+    t0 = time.perf_counter()
+    for r in range(rounds):
+        gen = torch.Generator(device=device).manual_seed(derive_seed(c.seed, "train/agent", r))
+        logger = _IntervalLogger(rd, mirror, bar, base=done_steps, num_envs=b, lifetime=r)
+        res = run_lifetimes(
+            agent,
+            env,
+            t_life,
+            gen,
+            env_seed=derive_seed(c.seed, "train/env", r),
+            on_interval=logger,
+            interval=c.train.log_every,
+        )
+        done_steps += res.steps * b
+        last_state = res.state
+        _, per = last_fraction_return(res.episodes, b, t_life)
+        per_lifetime += per
+        if res.diverged:
+            diverged = res.diverged
+            break
+    if bar is not None:
+        bar.close()
+    train_time = time.perf_counter() - t0
+    metrics: dict[str, Any] = {
+        "train/return_last_10pct": statistics.fmean(per_lifetime) if per_lifetime else math.nan,
+        "train/lifetimes": len(per_lifetime),
+        "perf/train_sps": done_steps / max(train_time, 1e-9),
+        "perf/train_time_s": train_time,
+    }
+    out: dict[str, Any] = {"env_steps": done_steps, "metrics": metrics}
+    if last_state is not None:
+        rd.save_checkpoint(
+            {
+                "agent": c.agent.name,
+                "env_id": c.env.id,
+                "env_steps": done_steps,
+                "state": {k: v.detach().cpu() for k, v in agent.state_dict(last_state).items()},
+            }
+        )
+    records = rd.read_metrics()
+    learning_curve(
+        records,
+        rd.path / "learning_curve.png",
+        f"{c.agent.name} on {c.env.id}, seed {c.seed} ({b} lifetimes)",
+        lifetime_steps=t_life if rounds == 1 else None,
+        num_envs=b,
+    )
+    if diverged:
+        return out | {"status": "diverged", "reason": diverged}
+    if c.eval.enabled:
+        metrics |= _evaluate(c, agent, device)
+        eval_rec = {
+            "step": done_steps,
+            **{k: v for k, v in metrics.items() if k.startswith("eval/")},
+        }
+        rd.log(eval_rec)
+        if mirror is not None:
+            mirror.log(eval_rec)
+        if not math.isfinite(metrics.get("eval/return_mean", 0.0)):
+            return out | {"status": "diverged", "reason": "non-finite evaluation return"}
+    return out | {"status": "ok"}
+
+
+class _IntervalLogger:
+    """Writes one metrics record per logging interval (file, W&B, progress bar)."""
+
+    def __init__(
+        self, rd: RunDir, mirror: Any, bar: Any, base: int, num_envs: int, lifetime: int
+    ) -> None:
+        self.rd, self.mirror, self.bar = rd, mirror, bar
+        self.base, self.b, self.lifetime = base, num_envs, lifetime
+        self.last_t, self.last_time = 0, time.perf_counter()
+
+    def __call__(self, t: int, rec: dict[str, float]) -> None:
+        now = time.perf_counter()
+        steps_in = (t - self.last_t) * self.b
+        full = {
+            "step": self.base + t * self.b,
+            "lifetime": self.lifetime,
+            "lifetime_step": t,
+            **rec,
+            "perf/sps": steps_in / max(now - self.last_time, 1e-9),
+        }
+        self.last_t, self.last_time = t, now
+        self.rd.log(full)
+        if self.mirror is not None:
+            self.mirror.log(full)
+        if self.bar is not None:
+            self.bar.update(steps_in)
+            ret = rec.get("train/episode_return")
+            self.bar.set_postfix(
+                sps=f"{full['perf/sps']:.0f}",
+                ret="-" if ret is None else f"{ret:.1f}",
+                refresh=False,
+            )
+
+
+def _evaluate(c: TrainConfig, agent: Any, device: torch.device) -> dict[str, Any]:
+    """docs/PROTOCOL.md v1: fresh lifetimes with plasticity on, score the last 10% of each."""
+    if not agent.learns_within_lifetime:  # pragma: no cover - frozen agents arrive later
+        raise NotImplementedError("evaluation of frozen-weight agents arrives with the zoo issue")
+    n = c.eval.lifetimes
+    env = make_env(c.env, n, device)
+    gen = torch.Generator(device=device).manual_seed(derive_seed(c.seed, "eval/agent"))
+    bar = _progress(c, n * c.lifetime_steps, "eval")
+
+    def on_interval(t: int, rec: dict[str, float]) -> None:
+        if bar is not None:
+            bar.update(c.train.log_every * n)
+
+    t0 = time.perf_counter()
+    try:
+        res = run_lifetimes(
+            agent,
+            env,
+            c.lifetime_steps,
+            gen,
+            env_seed=derive_seed(c.seed, "eval/env"),
+            on_interval=on_interval,
+            interval=c.train.log_every,
+        )
+    finally:
+        env.close()
+        if bar is not None:
+            bar.close()
+    mean, per = last_fraction_return(res.episodes, n, c.lifetime_steps)
+    return {
+        "eval/return_mean": mean,
+        "eval/return_std": statistics.pstdev(per) if len(per) > 1 else 0.0,
+        "eval/lifetimes": len(per),
+        "perf/eval_time_s": time.perf_counter() - t0,
+    }
+
+
+def _progress(c: TrainConfig, total: int, desc: str) -> Any:
+    if not c.progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="step",
+        unit_scale=True,
+        mininterval=1.0,
+        file=sys.stderr,
+        dynamic_ncols=True,
+    )
+
+
+def _print_results(summary: dict[str, Any], run_dir: Path) -> None:
+    m = summary.get("metrics", {})
+    rows = [
+        ("status", summary["status"] + (f" ({summary['reason']})" if "reason" in summary else "")),
+        ("agent / env", f"{summary['agent']} / {summary['env_id']}"),
+        ("seed", str(summary["seed"])),
+        ("env steps", f"{summary['env_steps']:,}"),
+        ("lifetime steps", f"{summary['lifetime_steps']:,} x {summary['num_envs']} lifetimes"),
+    ]
+    for k in ("train/return_last_10pct", "eval/return_mean", "eval/return_std", "perf/train_sps"):
+        if k in m and m[k] is not None:
+            rows.append((k, f"{m[k]:.1f}"))
+    rows.append(("wall time", f"{summary.get('wall_time_s', 0):.1f} s"))
+    rows.append(("run dir", str(run_dir)))
+    print("\nsnnrl train: results\n" + _table(rows), flush=True)
