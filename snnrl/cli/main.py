@@ -11,6 +11,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 USAGE = """usage: snnrl COMMAND [ARGS...]
 
@@ -40,32 +41,50 @@ def _one_line(e: BaseException) -> str:
             options = ", ".join(o for o in (e.options or []) if not o.endswith("_schema"))
             return f"config: {group}={name}: unknown; expected one of: {options}"
         return f"config: {target}: not found"
-    cause = e
-    while cause.__cause__ is not None and not str(cause).strip():
-        cause = cause.__cause__
-    text = str(e)
-    inner = e.__cause__
-    key = None
-    for src in (inner, e):
-        if src is not None and getattr(src, "full_key", None):
-            key = src.full_key
-            break
-    lines = [x.strip() for x in text.splitlines() if x.strip()]
-    msg = lines[0] if lines else type(e).__name__
-    if inner is not None and str(inner).strip():
-        inner_first = str(inner).strip().splitlines()[0]
-        if inner_first not in msg:
-            msg = f"{msg} {inner_first}"
-    m = re.search(r"Key '([^']+)' is not in struct", text + str(inner or ""))
-    if m and key is None:
-        key = m.group(1)
-    if "Could not override" in msg or "not in struct" in msg:
-        k = re.search(r"Could not override '([^']+)'", msg)
-        key = k.group(1) if k else key
-        return f"config: {key}: unknown key (see `snnrl train --cfg job` for the valid keys)"
-    if key and key not in msg:
-        msg = f"{key}: {msg}"
-    return f"config: {msg}"
+    texts = [str(e)] + ([str(e.__cause__)] if e.__cause__ is not None else [])
+    lines: list[str] = []
+    for t in texts:
+        for x in t.splitlines():
+            x = x.strip()
+            if x and x not in lines and not x.startswith(("full_key:", "object_type=",
+                                                           "reference_type=")):
+                lines.append(x)
+    text = " ".join(lines)
+    m = re.search(r"Error merging override ([^=\s]+)=(\S*)", text)
+    if m:
+        conv = re.search(r"could not be converted to (\w+)", text)
+        expected = f"a value of type {conv.group(1)}" if conv else "a valid value"
+        return f"config: {m.group(1)}={m.group(2)!r}: expected {expected}"
+    m = re.search(r"Could not override '([^']+)'", text) or re.search(
+        r"Key '([^']+)' is not in struct", text)
+    if m:
+        return f"config: {m.group(1)}: unknown key (see `snnrl train --cfg job` for valid keys)"
+    m = re.search(r"missing mandatory value: (\S+)", text)
+    if m:
+        key = getattr(e, "full_key", None) or getattr(e.__cause__, "full_key", None) or m.group(1)
+        return f"config: {key}: missing; expected a value (set it with {key}=...)"
+    return f"config: {text or type(e).__name__}"
+
+
+class _DropHydraJobError:
+    """stderr proxy that drops Hydra's "Error executing job with overrides" line.
+
+    Hydra writes that line straight to ``sys.stderr`` before re-raising a job's exception; we
+    print our own single line instead.
+    """
+
+    PREFIX = "Error executing job with overrides:"
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text.startswith(self.PREFIX):
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def _error(msg: str) -> int:
@@ -96,6 +115,8 @@ def _train(rest: list[str]) -> int:
 
     user_full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us; we print them as one line
+    saved_stderr = sys.stderr
+    sys.stderr = _DropHydraJobError(saved_stderr)  # type: ignore[assignment]
     try:
         run_train_app(rest)
     except (ConfigError, HydraException, OmegaConfBaseException) as e:
@@ -106,6 +127,7 @@ def _train(rest: list[str]) -> int:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
         return code
     finally:
+        sys.stderr = saved_stderr
         if not user_full_error:
             os.environ.pop("HYDRA_FULL_ERROR", None)
     return 0

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from snnrl.agents import EnvInfo, make_agent
 from snnrl.config import ConfigError, TrainConfig, resolve_device, to_objects
@@ -93,7 +94,7 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         c = validate(cfg)
         device = resolve_device(c.device)
-    except ConfigError:
+    except (ConfigError, OmegaConfBaseException):
         _discard_fresh_run_dir(run_dir)
         raise
     torch.set_num_threads(c.torch_threads)
