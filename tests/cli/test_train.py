@@ -166,3 +166,32 @@ def test_wandb_not_imported_without_logger(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_diverged_run_is_recorded_and_exits_zero(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnrl.agents import RSTDPAgent
+
+    monkeypatch.setattr(RSTDPAgent, "health",
+                        lambda self, state: {"train/actor_w_abs": float("inf")})
+    out = tmp_path / "run"
+    assert run(out) == 0, "a diverged run must not take a sweep down"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "diverged"
+    assert "train/actor_w_abs" in summary["reason"]
+    assert "eval/return_mean" not in summary["metrics"]
+
+
+def test_crashed_run_is_recorded_as_failed(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from snnrl.agents import RSTDPAgent
+
+    def boom(self, state, obs, generator):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(RSTDPAgent, "act", boom)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="boom"):
+        run(out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "failed" and "boom" in summary["reason"]
