@@ -35,7 +35,7 @@ def spike_count_action(counts: Tensor, n_actions: int, tie_break: Tensor | None 
 
 
 def membrane_action(v: Tensor, n_actions: int) -> Tensor:
-    """Action whose group has the highest mean membrane potential (non-spiking readout).
+    """Action whose group has the highest summed (for equal groups: mean) membrane potential.
 
     >>> membrane_action(torch.tensor([[0.1, 0.3, 0.2, 0.1]]), 2)
     tensor([0])

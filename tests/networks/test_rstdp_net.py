@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from snnrl.neurons import lif_tick
 from snnrl.networks import RSTDPNetConfig, RSTDPNetwork
+from snnrl.neurons import lif_tick
 from snnrl.plasticity import rstdp_tick
 
 

@@ -29,24 +29,18 @@ def _closed_form_v(v0, i0, v_leak, tau_mem, tau_syn, t):
     if tau_mem == tau_syn:
         syn = i0 * (t / tau_mem) * math.exp(-t / tau_mem)
     else:
-        syn = (
-            i0
-            * tau_syn
-            / (tau_syn - tau_mem)
-            * (math.exp(-t / tau_syn) - math.exp(-t / tau_mem))
-        )
+        syn = i0 * tau_syn / (tau_syn - tau_mem) * (math.exp(-t / tau_syn) - math.exp(-t / tau_mem))
     return v_leak + (v0 - v_leak) * math.exp(-t / tau_mem) + syn
 
 
 def _run_free(params, v0, i0, dt, n_ticks):
     """Jump ``i0`` on the first tick, then no input; returns v after every tick, [n_ticks]."""
-    state = LIFState(
-        v=torch.full((1, 1), v0, dtype=F64), i=torch.zeros(1, 1, dtype=F64)
-    )
+    state = LIFState(v=torch.full((1, 1), v0, dtype=F64), i=torch.zeros(1, 1, dtype=F64))
+    jump = torch.full((1, 1), i0, dtype=F64)
     zero = torch.zeros(1, 1, dtype=F64)
     vs = []
     for n in range(n_ticks):
-        z, state = lif_tick(params, state, torch.full((1, 1), i0, dtype=F64) if n == 0 else zero, dt)
+        z, state = lif_tick(params, state, jump if n == 0 else zero, dt)
         assert z.item() == 0.0
         vs.append(state.v.item())
     return vs
@@ -118,9 +112,7 @@ def test_synaptic_current_decays_with_tau_syn():
 @pytest.mark.parametrize("v_reset", [0.0, -0.25])
 def test_crossing_threshold_spikes_and_resets(v_reset):
     params = LIFParams(v_th=1.0, v_reset=v_reset)
-    state = LIFState(
-        v=torch.tensor([[0.9, 0.9, 0.0]], dtype=F64), i=torch.zeros(1, 3, dtype=F64)
-    )
+    state = LIFState(v=torch.tensor([[0.9, 0.9, 0.0]], dtype=F64), i=torch.zeros(1, 3, dtype=F64))
     # neuron 0: big jump -> crosses; neuron 1: no input -> decays below; neuron 2: small jump
     inp = torch.tensor([[100.0, 0.0, 1.0]], dtype=F64)
     z, new = lif_tick(params, state, inp, 1e-3)
@@ -163,8 +155,9 @@ def test_lif_init_is_rest():
 
 def test_lif_tick_does_not_mutate_inputs():
     g = torch.Generator().manual_seed(0)
-    state = LIFState(v=torch.rand(3, 6, generator=g, dtype=F64) * 1.5,
-                     i=torch.rand(3, 6, generator=g, dtype=F64))
+    state = LIFState(
+        v=torch.rand(3, 6, generator=g, dtype=F64) * 1.5, i=torch.rand(3, 6, generator=g, dtype=F64)
+    )
     inp = torch.rand(3, 6, generator=g, dtype=F64) * 2
     v0, i0, in0 = state.v.clone(), state.i.clone(), inp.clone()
     z, new = lif_tick(LIFParams(), state, inp, 1e-3)
@@ -281,8 +274,9 @@ def test_alif_spike_raises_threshold():
     params = ALIFParams(lif=lif, tau_adapt=0.2, beta=0.5)
     dt = 1e-3
     c = lif_propagator(lif, dt).c_syn
-    z, after = alif_tick(params, alif_init(1, 1, params, dtype=F64),
-                         torch.full((1, 1), 2.0 / c, dtype=F64), dt)
+    z, after = alif_tick(
+        params, alif_init(1, 1, params, dtype=F64), torch.full((1, 1), 2.0 / c, dtype=F64), dt
+    )
     assert z.item() == 1.0
     assert after.a.item() == 1.0
     # A jump that takes v to 1.2 from rest: above v_th, below v_th + beta * a (~1.5).
@@ -312,16 +306,19 @@ def test_alif_adaptation_decay_golden():
         _, s1 = alif_tick(params, s1, zero, dt)
     # ten ticks: e^{-0.05} = 0.951229424500714009
     torch.testing.assert_close(
-        s1.a, torch.tensor([[0.951229424500714009, 2.5 * 0.951229424500714009]], dtype=F64),
-        rtol=1e-14, atol=0,
+        s1.a,
+        torch.tensor([[0.951229424500714009, 2.5 * 0.951229424500714009]], dtype=F64),
+        rtol=1e-14,
+        atol=0,
     )
 
 
 def test_alif_spike_increments_adaptation_by_one():
     params = ALIFParams(lif=LIFParams(v_th=0.0, v_leak=0.5), tau_adapt=0.2, beta=0.0)
     zero = torch.zeros(1, 1, dtype=F64)
-    state = ALIFState(v=torch.full((1, 1), 0.5, dtype=F64), i=zero,
-                      a=torch.full((1, 1), 2.0, dtype=F64))
+    state = ALIFState(
+        v=torch.full((1, 1), 0.5, dtype=F64), i=zero, a=torch.full((1, 1), 2.0, dtype=F64)
+    )
     z, new = alif_tick(params, state, zero, 1e-3)
     assert z.item() == 1.0
     assert new.a.item() == pytest.approx(2.0 * 0.995012479192682313 + 1.0, rel=1e-15)
@@ -371,8 +368,9 @@ def test_lif_tick_rejects_nonpositive_dt():
 def test_precomputed_propagator_gives_same_result():
     g = torch.Generator().manual_seed(4)
     params = LIFParams()
-    state = LIFState(v=torch.rand(2, 3, generator=g, dtype=F64),
-                     i=torch.rand(2, 3, generator=g, dtype=F64))
+    state = LIFState(
+        v=torch.rand(2, 3, generator=g, dtype=F64), i=torch.rand(2, 3, generator=g, dtype=F64)
+    )
     x = torch.rand(2, 3, generator=g, dtype=F64)
     z1, s1 = lif_tick(params, state, x, 2e-3)
     z2, s2 = lif_tick(params, state, x, 2e-3, propagator=lif_propagator(params, 2e-3))

@@ -119,8 +119,10 @@ def test_traces_decay_golden():
     )
     # e^{-1/17} = 0.942873143855, e^{-1/33} = 0.970151503697 (hand-computed)
     torch.testing.assert_close(
-        new.x_pre, torch.tensor([[0.942873143855, 2 * 0.942873143855 + 1.0]], dtype=F64),
-        rtol=1e-11, atol=0,
+        new.x_pre,
+        torch.tensor([[0.942873143855, 2 * 0.942873143855 + 1.0]], dtype=F64),
+        rtol=1e-11,
+        atol=0,
     )
     torch.testing.assert_close(
         new.x_post, torch.tensor([[0.970151503697]], dtype=F64), rtol=1e-11, atol=0
