@@ -105,7 +105,7 @@ class GymAdapter(BatchedEnv):
         return t.float() if t.is_floating_point() else t
 
     def reset(self, seed: int | None = None) -> tuple[Tensor, dict[str, Any]]:
-        """Reset every env; ``seed`` is passed to the vector env, which seeds the whole batch from it."""
+        """Reset every env; ``seed`` goes to the vector env, which seeds the whole batch."""
         obs, info = self.venv.reset(seed=seed)
         return self._obs(obs), info
 
