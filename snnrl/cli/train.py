@@ -101,14 +101,16 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.manual_seed(c.seed)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
-    rd = RunDir(run_dir)
-    env = make_env(c.env, c.train.num_envs, device)
+    env = None
     try:
+        env = make_env(c.env, c.train.num_envs, device)
         agent = make_agent(c.agent, _env_info(env, c), device)
     except ConfigError:
-        env.close()
+        if env is not None:
+            env.close()
         _discard_fresh_run_dir(run_dir)
         raise
+    rd = RunDir(run_dir)
     rd.write_config(OmegaConf.to_yaml(cfg, resolve=True))
     rd.reset_metrics()
     mirror = None

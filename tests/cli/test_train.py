@@ -83,6 +83,16 @@ def test_plasticity_off_keeps_initial_weights(tmp_path: Path) -> None:
     assert summary["plasticity"] is False
 
 
+def test_gymnasium_env_through_the_adapter(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code = run(out, "env=gym", "env.id=CartPole-v1", "env.obs_low=[-2.4,-3.0,-0.21,-3.5]",
+               "env.obs_high=[2.4,3.0,0.21,3.5]")
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok" and summary["env_id"] == "CartPole-v1"
+    assert summary["metrics"]["eval/return_mean"] > 0
+
+
 def test_multirun_sweep(tmp_path: Path) -> None:
     code = main(["train", "-m", *TINY, "seed=1,2", f"hydra.sweep.dir={tmp_path}"])
     assert code == 0
@@ -112,6 +122,9 @@ BAD = [
     (["no_such_key=1"], "no_such_key"),
     (["agent.no_such_key=1"], "agent.no_such_key"),
     (["train.num_envs=2.5"], "train.num_envs"),
+    (["env=gym"], "env.id"),
+    (["env=gym", "env.id=NoSuchEnv-v0"], "env.id"),
+    (["env=gym", "env.id=CartPole-v1"], "env.obs_low"),
 ]
 if not torch.cuda.is_available():
     BAD.append((["device=cuda"], "device"))
