@@ -20,7 +20,8 @@ plus mean input and output spikes per step per lifetime, so the arms are seen to
 Slow arms run fewer steps than ``--steps`` (so each measurement stays under ``--max-seconds``);
 the table says how many steps each row timed.
 
-    python benchmarks/rollout_speed.py --threads 2 --roofline ../shared/tools/roofline.py
+    python benchmarks/rollout_speed.py --threads 2 \
+        --roofline ../shared/tools/roofline.py --roofline-mib 8,256 --out rollout_speed.json
 
 snnTorch is used here only (``pip install snnrl[bench]``); ``--skip-snntorch`` leaves it out.
 """
@@ -340,7 +341,7 @@ def measure(
     t0 = time.perf_counter()
     run_lifetimes(agent, env, warmup, torch.Generator().manual_seed(12345), env_seed=12345)
     per_step = (time.perf_counter() - t0) / warmup
-    n = max(warmup, min(steps, int(max_seconds / per_step)))
+    n = min(steps, max(20, int(max_seconds / per_step)))  # never fewer than 20 (or --steps)
     times, recs = [], []
     for r in range(repeats):
         rec: dict[str, float] = {}
@@ -426,9 +427,25 @@ def main() -> None:
     ap.add_argument(
         "--roofline", metavar="PATH", help="roofline.py to run for the memory-bandwidth floor"
     )
-    ap.add_argument("--roofline-mib", type=int, default=8, help="working set for --roofline")
+    ap.add_argument(
+        "--roofline-mib",
+        default="8",
+        help="comma-separated working sets (MiB) for --roofline (8: about B=1024's w + elig)",
+    )
     args = ap.parse_args()
-    batches = [int(b) for b in args.batch_sizes.split(",")]
+    try:
+        batches = [int(b) for b in args.batch_sizes.split(",")]
+    except ValueError:
+        ap.error(f"--batch-sizes: expected comma-separated integers, got {args.batch_sizes!r}")
+    if args.roofline and not os.path.isfile(args.roofline):
+        ap.error(f"--roofline: no such file {args.roofline!r}")
+    if not args.skip_snntorch:
+        try:
+            import snntorch  # noqa: F401
+        except ImportError:
+            ap.error(
+                "snntorch is not installed: pip install 'snnrl[bench]', or pass --skip-snntorch"
+            )
     if any(b < 1 for b in batches) or args.steps < 1 or args.repeats < 1 or args.threads < 1:
         ap.error("--batch-sizes, --steps, --repeats and --threads must be positive")
 
@@ -473,10 +490,12 @@ def main() -> None:
         for key in ("torch", "threads", "cpu", "cpus", "loadavg_start", "n_synapses"):
             print(f"{key}: {meta[key]}")
         if args.roofline:
-            text, floor = roofline(args.roofline, args.roofline_mib, args.threads)
-            meta["roofline"] = {"mib": args.roofline_mib, "output": text, "floor_ns": floor}
-            indented = text.replace("\n", "\n  ")
-            print(f"roofline (--mib {args.roofline_mib} --threads {args.threads}):\n  {indented}")
+            meta["roofline"] = []
+            for mib in (int(x) for x in args.roofline_mib.split(",")):
+                text, floor = roofline(args.roofline, mib, args.threads)
+                meta["roofline"].append({"mib": mib, "output": text, "floor_ns": floor})
+                indented = text.replace("\n", "\n  ")
+                print(f"roofline (--mib {mib} --threads {args.threads}):\n  {indented}")
 
         rows: list[Measurement] = []
         for b in batches:
@@ -523,7 +542,15 @@ def main() -> None:
             f"({d['ns_per_synapse_tick_median']:.2f}) | {m.in_spikes_per_step:.1f} | "
             f"{m.out_spikes_per_step:.2f} |"
         )
-    print(f"\nload average at start: {meta['loadavg_start']}; at end: {meta['loadavg_end']}")
+    for m in rows:
+        if m.arm == "snnrl" and m.batch == 1024:
+            ns = m.ns_per_synapse_tick(m.best_s)
+            verdict = "met" if ns <= 3.0 else "missed"
+            print(
+                f"\ntarget at B=1024 (plasticity on): <= 3 ns/synapse/tick; "
+                f"snnrl: {ns:.2f}, {verdict}"
+            )
+    print(f"load average at start: {meta['loadavg_start']}; at end: {meta['loadavg_end']}")
     if args.out:
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
