@@ -201,6 +201,7 @@ class SnnTorchRSTDPAgent(Agent):
                 "train/in_spikes_per_step": s_pre.sum((0, 2)),
                 "train/out_spikes_per_step": counts.sum(-1),
             },
+            {},  # no operation counts
         )
 
     def learn(
@@ -210,6 +211,7 @@ class SnnTorchRSTDPAgent(Agent):
         terminated: Tensor,
         truncated: Tensor,
         final_obs: Tensor,
+        generator: torch.Generator | None = None,
     ):
         """TD(0) error as the third factor; per-episode state reset by mask."""
         c = self.cfg
@@ -228,7 +230,7 @@ class SnnTorchRSTDPAgent(Agent):
             x_post=state.x_post * keep,
             elig=state.elig * keep[:, :, None],
         )
-        return state, {"train/td_error_abs": delta.abs()}
+        return state, {"train/td_error_abs": delta.abs()}, {}
 
     def state_dict(self, state: SnnTorchState) -> dict[str, Tensor]:
         """All state tensors."""
@@ -273,7 +275,7 @@ def check_same_network(cfg: RSTDPAgentConfig, info: EnvInfo, batch: int = 64, st
     n_diff = n_all = 0
     de = dw = 0.0
     for t in range(steps):
-        action, s_ref, stats = ref.act(s_ref, obs, torch.Generator().manual_seed(1000 + t))
+        action, s_ref, stats, _ = ref.act(s_ref, obs, torch.Generator().manual_seed(1000 + t))
         rates = alt.encode(obs)
         s_pre = bernoulli_spikes(
             rates, cfg.ticks_per_step, cfg.p_max, torch.Generator().manual_seed(1000 + t)
@@ -284,8 +286,8 @@ def check_same_network(cfg: RSTDPAgentConfig, info: EnvInfo, batch: int = 64, st
         de = max(de, float((s_alt.elig - s_ref.rule.elig).abs().max()))
         out = env.step(action)
         fo = out.info["final_obs"]
-        s_ref, _ = ref.learn(s_ref, out.reward, out.terminated, out.truncated, fo)
-        s_alt, _ = alt.learn(s_alt, out.reward, out.terminated, out.truncated, fo)
+        s_ref, _, _ = ref.learn(s_ref, out.reward, out.terminated, out.truncated, fo)
+        s_alt, _, _ = alt.learn(s_alt, out.reward, out.terminated, out.truncated, fo)
         dw = max(dw, float((s_alt.w - s_ref.w).abs().max()))
         obs = out.obs
     return n_diff / n_all, de, dw

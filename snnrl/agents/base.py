@@ -12,6 +12,11 @@ from torch import Tensor
 
 from snnrl.plasticity import RuleInfo
 
+Stats = dict[str, Tensor]
+"""Per-step ``[B]`` tensors to log, by slash-namespaced key."""
+Ops = dict[str, dict[str, Any]]
+"""Operation counts of one step: layer → count key → ``[B]`` tensor or number."""
+
 
 @dataclass(frozen=True)
 class EnvInfo:
@@ -44,14 +49,29 @@ class Agent(abc.ABC):
     @abc.abstractmethod
     def act(
         self, state: Any, obs: Tensor, generator: torch.Generator
-    ) -> tuple[Tensor, Any, dict[str, Tensor]]:
-        """One env step of the network: ``(action [B], new_state, step_stats)``."""
+    ) -> tuple[Tensor, Any, Stats, Ops]:
+        """One env step of the network: ``(action [B], new_state, stats, op_counts)``.
+
+        ``stats``: slash-namespaced ``[B]`` tensors to log. ``op_counts``: layer → count key →
+        ``[B]`` tensor or number (:mod:`snnrl.networks.counts`); empty when not counting.
+        """
 
     @abc.abstractmethod
     def learn(
-        self, state: Any, reward: Tensor, terminated: Tensor, truncated: Tensor, final_obs: Tensor
-    ) -> tuple[Any, dict[str, Tensor]]:
+        self,
+        state: Any,
+        reward: Tensor,
+        terminated: Tensor,
+        truncated: Tensor,
+        final_obs: Tensor,
+        generator: torch.Generator,
+    ) -> tuple[Any, Stats, Ops]:
         """Online learning from the last transition, and per-episode resets by mask."""
+
+    @property
+    def layers(self) -> dict[str, Any]:
+        """Counted layers (name → :class:`snnrl.networks.LayerInfo`); empty if none."""
+        return {}
 
     @abc.abstractmethod
     def state_dict(self, state: Any) -> dict[str, Tensor]:

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from snnrl.agents.base import Agent, EnvInfo
 from snnrl.config import ConfigError, check_positive, check_range
-from snnrl.networks import RSTDPNetConfig, RSTDPNetState, RSTDPNetwork
+from snnrl.networks import LayerInfo, RSTDPNetConfig, RSTDPNetState, RSTDPNetwork
 from snnrl.plasticity import RSTDP_INFO
 
 
@@ -47,6 +47,8 @@ class RSTDPAgentConfig:
     lr: float = 1e-3
     critic_lr: float = 1e-2
     gamma: float = 0.9
+    count_ops: bool = True
+    weight_bits: int | None = None
 
     def __post_init__(self) -> None:
         if self.name != "rstdp":
@@ -69,6 +71,9 @@ class RSTDPAgentConfig:
             check_positive(f"agent.{key}", getattr(self, key))
         check_range("agent.p_max", self.p_max, 0.0, 1.0, lo_open=True)
         check_range("agent.gamma", self.gamma, 0.0, 1.0)
+        if self.weight_bits is not None and not 2 <= self.weight_bits <= 32:
+            raise ConfigError("agent.weight_bits", self.weight_bits,
+                              "null or an integer in [2, 32]")
         for key in ("lr", "critic_lr", "w_init", "w_inh", "a_plus", "a_minus"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"agent.{key}", getattr(self, key), "a value >= 0")
@@ -112,17 +117,17 @@ class RSTDPAgent(Agent):
         """Fresh lifetimes: random weights from ``generator``."""
         return self.net.init_state(batch, generator)
 
+    @property
+    def layers(self) -> dict[str, LayerInfo]:
+        """Counted layers and where they run (chip or host)."""
+        return self.net.layers
+
     def act(self, state: RSTDPNetState, obs: Tensor, generator: torch.Generator):
-        """K ticks of the actor; returns the action and spike statistics."""
+        """K ticks of the actor; returns the action, spike statistics and op counts."""
         action, state, stats = self.net.act(state, obs, generator)
-        return (
-            action,
-            state,
-            {
-                "train/in_spikes_per_step": stats.in_spikes,
-                "train/out_spikes_per_step": stats.out_spikes,
-            },
-        )
+        logged = {"train/in_spikes_per_step": stats.in_spikes,
+                  "train/out_spikes_per_step": stats.out_spikes}
+        return action, state, logged, stats.counts
 
     def learn(
         self,
@@ -131,10 +136,12 @@ class RSTDPAgent(Agent):
         terminated: Tensor,
         truncated: Tensor,
         final_obs: Tensor,
+        generator: torch.Generator | None = None,
     ):
         """Deliver the TD error (the modulator) and reset finished episodes."""
-        state, delta = self.net.learn(state, reward, terminated, truncated, final_obs)
-        return state, {"train/td_error_abs": delta.abs()}
+        state, delta, ops = self.net.learn(state, reward, terminated, truncated, final_obs,
+                                           generator)
+        return state, {"train/td_error_abs": delta.abs()}, ops
 
     def state_dict(self, state: RSTDPNetState) -> dict[str, Any]:
         """Weights, critic, and every trace (enough to resume a lifetime)."""

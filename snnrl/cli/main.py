@@ -19,10 +19,13 @@ commands:
   train    train an agent (Hydra app): snnrl train agent=rstdp env=cartpole seed=3
            train.env_steps=1280000 hydra.run.dir=out/x   (-m for sweeps, --help for Hydra's help)
 
-coming with later issues: eval, energy, zoo, compare, board
+  energy   price a run's operation counts on neuromorphic chips: snnrl energy RUN_DIR
+           [--chip loihi] [--no-eval]
+
+coming with later issues: eval, zoo, compare, board
 """
 
-PLANNED = ("eval", "energy", "zoo", "compare", "board")
+PLANNED = ("eval", "zoo", "compare", "board")
 
 
 def _one_line(e: BaseException) -> str:
@@ -101,9 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     cmd, rest = args[0], args[1:]
     if cmd == "train":
         return _train(rest)
+    if cmd == "energy":
+        return _guarded(rest, "snnrl.cli.energy", "run_energy")
     if cmd in PLANNED:
-        return _error(f"'{cmd}' is not available yet in this version; available: train")
-    return _error(f"unknown command '{cmd}'; expected one of: train")
+        return _error(f"'{cmd}' is not available yet in this version; available: train, energy")
+    return _error(f"unknown command '{cmd}'; expected one of: train, energy")
+
+
+def _guarded(rest: list[str], module: str, func: str) -> int:
+    """Run a sub-command; bad input (ConfigError, a bad chip file) becomes one line, exit 2."""
+    import importlib
+
+    from snnrl.config import ConfigError
+    from snnrl.energy.chips import ChipFileError
+
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest))
+    except (ConfigError, ChipFileError) as e:
+        return _error(str(e))
 
 
 def _train(rest: list[str]) -> int:

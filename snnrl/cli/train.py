@@ -27,7 +27,7 @@ from snnrl.config import ConfigError, TrainConfig, resolve_device, to_objects
 from snnrl.envs import make_env
 from snnrl.eval import last_fraction_return, run_lifetimes
 from snnrl.seeding import derive_seed
-from snnrl.tracking import RunDir, config_hash, git_commit, versions
+from snnrl.tracking import RunDir, config_hash, git_commit, versions, write_json
 from snnrl.tracking.plots import learning_curve
 
 log = logging.getLogger("snnrl")
@@ -176,6 +176,7 @@ def _train_and_eval(
     per_lifetime: list[float] = []
     diverged = None
     last_state = None
+    last_res = None
     t0 = time.perf_counter()
     for r in range(rounds):
         gen = torch.Generator(device=device).manual_seed(derive_seed(c.seed, "train/agent", r))
@@ -191,6 +192,7 @@ def _train_and_eval(
         )
         done_steps += res.steps * b
         last_state = res.state
+        last_res = res
         _, per = last_fraction_return(res.episodes, b, t_life)
         per_lifetime += per
         if res.diverged:
@@ -205,7 +207,7 @@ def _train_and_eval(
         "perf/train_sps": done_steps / max(train_time, 1e-9),
         "perf/train_time_s": train_time,
     }
-    out: dict[str, Any] = {"env_steps": done_steps, "metrics": metrics}
+    out: dict[str, Any] = {"env_steps": done_steps, "metrics": metrics, "energy": {}}
     if last_state is not None:
         rd.save_checkpoint(
             {
@@ -215,6 +217,11 @@ def _train_and_eval(
                 "state": {k: v.detach().cpu() for k, v in agent.state_dict(last_state).items()},
             }
         )
+    energy_flags: dict[str, Any] = {}
+    if last_res is not None and last_res.ops:
+        energy_metrics, energy_flags = record_energy(rd, agent, last_res, c)
+        metrics |= energy_metrics
+    out["energy"] = energy_flags
     records = rd.read_metrics()
     learning_curve(
         records,
@@ -237,6 +244,33 @@ def _train_and_eval(
         if not math.isfinite(metrics.get("eval/return_mean", 0.0)):
             return out | {"status": "diverged", "reason": "non-finite evaluation return"}
     return out | {"status": "ok"}
+
+
+def record_energy(rd: RunDir, agent: Any, res: Any, c: TrainConfig
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``energy_counts.json``; return summary metrics and per-chip flags.
+
+    ``energy_counts.json`` is the input of ``snnrl energy``; the flags qualify each figure (fit,
+    lower bound, unpriced terms). Counts are the mean per env step and lifetime over the final
+    round of training lifetimes; J per episode uses that round's mean episode length.
+    """
+    from snnrl.energy.model import Assumptions
+    from snnrl.energy.report import estimate_all, summary_metrics
+
+    lengths = res.episodes.length
+    episode_length = statistics.fmean(lengths) if lengths else float(res.steps)
+    assume = Assumptions(tick_duration_s=float(getattr(c.agent, "dt", 1e-3)))
+    layers = {k: asdict(v) for k, v in agent.layers.items()}
+    write_json(rd.path / "energy_counts.json", {
+        "ops_per_step": res.ops, "layers": layers, "episode_length": episode_length,
+        "assumptions": asdict(assume), "source": "training rollout, final round of lifetimes",
+        "agent": c.agent.name, "env_id": c.env.id})
+    estimates = estimate_all(res.ops, agent.layers, assume=assume)
+    flags = {n: {"fits": e.fits, "reason": e.reason, "lower_bound": e.lower_bound,
+                 "unpriced": e.unpriced, "rankable": e.rankable,
+                 "quantised_bits": e.quantised_bits}
+             for n, e in estimates.items() if not n.startswith("ann_twin@")}
+    return summary_metrics(estimates, episode_length), flags
 
 
 class _IntervalLogger:
@@ -275,6 +309,13 @@ class _IntervalLogger:
 
 def _evaluate(c: TrainConfig, agent: Any, device: torch.device) -> dict[str, Any]:
     """docs/PROTOCOL.md v1: fresh lifetimes with plasticity on, score the last 10% of each."""
+    metrics, _ = evaluate_lifetimes(c, agent, device)
+    return metrics
+
+
+def evaluate_lifetimes(c: TrainConfig, agent: Any, device: torch.device
+                       ) -> tuple[dict[str, Any], Any]:
+    """Run the protocol's evaluation lifetimes; return ``(eval metrics, rollout result)``."""
     if not agent.learns_within_lifetime:  # pragma: no cover - frozen agents arrive later
         raise NotImplementedError("evaluation of frozen-weight agents arrives with the zoo issue")
     n = c.eval.lifetimes
@@ -288,26 +329,40 @@ def _evaluate(c: TrainConfig, agent: Any, device: torch.device) -> dict[str, Any
 
     t0 = time.perf_counter()
     try:
-        res = run_lifetimes(
-            agent,
-            env,
-            c.lifetime_steps,
-            gen,
-            env_seed=derive_seed(c.seed, "eval/env"),
-            on_interval=on_interval,
-            interval=c.train.log_every,
-        )
+        res = run_lifetimes(agent, env, c.lifetime_steps, gen,
+                            env_seed=derive_seed(c.seed, "eval/env"), on_interval=on_interval,
+                            interval=c.train.log_every)
     finally:
         env.close()
         if bar is not None:
             bar.close()
     mean, per = last_fraction_return(res.episodes, n, c.lifetime_steps)
-    return {
-        "eval/return_mean": mean,
-        "eval/return_std": statistics.pstdev(per) if len(per) > 1 else 0.0,
-        "eval/lifetimes": len(per),
-        "perf/eval_time_s": time.perf_counter() - t0,
-    }
+    return {"eval/return_mean": mean,
+            "eval/return_std": statistics.pstdev(per) if len(per) > 1 else 0.0,
+            "eval/lifetimes": len(per),
+            "perf/eval_time_s": time.perf_counter() - t0}, res
+
+
+def load_run_config(run_dir: Path) -> TrainConfig:
+    """The validated config of a finished run, from its ``config.yaml`` (data only)."""
+    from omegaconf import OmegaConf as OC
+
+    from snnrl.agents.registry import AGENT_SCHEMAS
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        raise ConfigError("RUN_DIR", str(run_dir), "a run directory with config.yaml")
+    loaded = OC.load(path)  # OmegaConf parses YAML with a safe loader: no code, no objects
+    name = loaded.get("agent", {}).get("name")
+    if name not in AGENT_SCHEMAS:
+        raise ConfigError("agent.name", name, f"one of {sorted(AGENT_SCHEMAS)} in {path}")
+    schema = OC.structured(TrainConfig(agent=AGENT_SCHEMAS[name]()))
+    try:
+        merged = OC.merge(schema, OC.masked_copy(loaded, [k for k in loaded if k != "hydra"]))
+    except OmegaConfBaseException as e:
+        raise ConfigError(str(path), "...", f"a config snnrl wrote ({str(e).splitlines()[0]})"
+                          ) from None
+    return to_objects(merged)
 
 
 def _progress(c: TrainConfig, total: int, desc: str) -> Any:

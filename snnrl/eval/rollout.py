@@ -17,6 +17,7 @@ from torch import Tensor
 
 from snnrl.agents.base import Agent
 from snnrl.envs.protocol import BatchedEnv
+from snnrl.networks.counts import OpTotals
 
 
 @dataclass
@@ -48,6 +49,8 @@ class RolloutResult:
     state: Any
     steps: int
     diverged: str | None = None
+    ops: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Mean operation counts per env step and lifetime, by layer (empty if not counted)."""
 
 
 def last_fraction_return(
@@ -104,13 +107,17 @@ def run_lifetimes(
     n_acc = 0
     first_episode = 0
     diverged = None
+    totals = OpTotals()
     t = 0
     for t in range(1, steps + 1):
-        action, state, stats = agent.act(state, obs, generator)
+        action, state, stats, ops = agent.act(state, obs, generator)
         out = env.step(action)
-        state, lstats = agent.learn(
-            state, out.reward, out.terminated, out.truncated, out.info["final_obs"]
+        state, lstats, lops = agent.learn(
+            state, out.reward, out.terminated, out.truncated, out.info["final_obs"], generator
         )
+        totals.add(ops)
+        totals.add(lops)
+        totals.step()
         ep_ret += out.reward
         ep_len += 1
         done = out.done
@@ -139,4 +146,5 @@ def run_lifetimes(
                 break
             if diverged:
                 break
-    return RolloutResult(episodes=log, state=state, steps=t, diverged=diverged)
+    return RolloutResult(episodes=log, state=state, steps=t, diverged=diverged,
+                         ops=totals.per_step())

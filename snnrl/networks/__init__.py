@@ -1,5 +1,11 @@
 """Networks: neurons + synapses + rules mapping one observation to one action per env step."""
 
-from snnrl.networks.rstdp_net import RSTDPNetConfig, RSTDPNetState, RSTDPNetwork, StepStats
+from snnrl.networks.rstdp_net import (
+    LayerInfo,
+    RSTDPNetConfig,
+    RSTDPNetState,
+    RSTDPNetwork,
+    StepStats,
+)
 
-__all__ = ["RSTDPNetConfig", "RSTDPNetState", "RSTDPNetwork", "StepStats"]
+__all__ = ["LayerInfo", "RSTDPNetConfig", "RSTDPNetState", "RSTDPNetwork", "StepStats"]

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from snnrl.encoding import GaussianPopulation, bernoulli_spikes, group_sum
+from snnrl.networks.counts import neuron_updates, synaptic_ops
 from snnrl.neurons import LIFParams, LIFState, lif_init, lif_propagator, lif_tick
 from snnrl.plasticity import (
     RSTDPParams,
@@ -68,6 +69,8 @@ class RSTDPNetConfig:
     critic_lr: float = 1e-2
     gamma: float = 0.95
     plasticity: bool = True
+    count_ops: bool = True
+    weight_bits: int | None = None
 
 
 class RSTDPNetState(NamedTuple):
@@ -83,10 +86,22 @@ class RSTDPNetState(NamedTuple):
 
 
 class StepStats(NamedTuple):
-    """Per-step quantities the runner logs and the energy model will read."""
+    """Per-step quantities the runner logs and the energy model reads."""
 
     in_spikes: Tensor  # [B] input spikes this step
     out_spikes: Tensor  # [B] output spikes this step
+    counts: dict[str, dict[str, Tensor]]  # layer -> count key -> [B]; empty if not counting
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the energy model's fit check needs to know about one layer."""
+
+    placement: str  # "chip" (spiking core) or "host" (graded pre/post-processing)
+    neurons: int  # neurons the layer's synapses feed (0 for host arithmetic)
+    fan_in: int  # inputs per neuron
+    plastic: bool  # synapses change on chip during a lifetime
+    graded: bool  # inputs are graded values (MACs), not spikes
 
 
 class RSTDPNetwork:
@@ -110,6 +125,38 @@ class RSTDPNetwork:
         self.inhibition = (g[:, None] != g[None, :]).float()  # [post, post]
 
     @property
+    def layers(self) -> dict[str, LayerInfo]:
+        """The layers whose operations are counted, with what the fit check needs."""
+        c = self.cfg
+        return {
+            "encoder": LayerInfo("host", 0, len(c.obs_low), False, True),
+            "actor": LayerInfo("chip", self.n_post, self.n_pre, c.plasticity, False),
+            "actor_lateral": LayerInfo("chip", self.n_post, self.n_post - c.group_size, False,
+                                       False),
+            "critic": LayerInfo("host", 1, self.n_pre, c.plasticity, True),
+        }
+
+    def quantise(self, w: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Weights on the chip's grid: ``2^(bits-1) - 1`` levels per sign over ``[0, w_max]``.
+
+        Stochastic rounding (up with probability equal to the remainder) when a generator is
+        given, so that plastic updates far smaller than a level still move weights in
+        expectation; nearest rounding otherwise.
+        """
+        bits = self.cfg.weight_bits
+        if bits is None:
+            return w
+        step = self.cfg.w_max / (2 ** (bits - 1) - 1)
+        x = w / step
+        if generator is None:
+            q = torch.round(x)
+        else:
+            low = torch.floor(x)
+            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            q = low + (u < x - low).to(x.dtype)
+        return q * step
+
+    @property
     def n_synapses(self) -> int:
         """Plastic synapses per lifetime (after encoding): ``post * pre``."""
         return self.n_post * self.n_pre
@@ -126,6 +173,7 @@ class RSTDPNetwork:
             torch.rand(batch, self.n_post, self.n_pre, generator=generator, device=self.device) * 2
             - 1
         ) * c.w_init
+        w = self.quantise(w, None)
         zeros_post = torch.zeros(batch, self.n_post, device=self.device)
         return RSTDPNetState(
             w=w,
@@ -147,9 +195,12 @@ class RSTDPNetwork:
         # all K ticks' synaptic input in one batched matmul: [B, K, pre] @ [B, pre, post]
         drive = torch.bmm(s_pre.transpose(0, 1), state.w.transpose(1, 2)).transpose(0, 1)
         lif, z = state.lif, state.z_prev
-        zs = []
+        zs, currents, lateral_in = [], [], []
         for k in range(c.ticks_per_step):  # loop over time only; [B, post] work
             current = drive[k] - c.w_inh * (z @ self.inhibition)
+            if c.count_ops:
+                currents.append(current)
+                lateral_in.append(z)
             z, lif = lif_tick(self.lif_params, lif, current, c.dt, self.prop)
             zs.append(z)
         s_post = torch.stack(zs)  # [K, B, post]
@@ -162,7 +213,42 @@ class RSTDPNetwork:
             rule = rstdp_eligibility_window(self.rule_params, rule, s_pre, s_post, c.dt)
         value = (state.u * rates).sum(-1)
         new = state._replace(lif=lif, z_prev=z, rule=rule, rates=rates, value=value)
-        return action, new, StepStats(s_pre.sum((0, 2)), counts.sum(-1))
+        in_spikes, out_spikes = s_pre.sum((0, 2)), counts.sum(-1)
+        ops = (self._count_act(state.w, s_pre, in_spikes, out_spikes, torch.stack(currents),
+                               torch.stack(lateral_in)) if c.count_ops else {})
+        return action, new, StepStats(in_spikes, out_spikes, ops)
+
+    def _count_act(self, w: Tensor, s_pre: Tensor, in_spikes: Tensor, out_spikes: Tensor,
+                   currents: Tensor, lateral_in: Tensor) -> dict[str, dict[str, Tensor]]:
+        """Operation counts of one :meth:`act` (definitions: :mod:`snnrl.energy.counts`)."""
+        c = self.cfg
+        k, n_pre, n_post = c.ticks_per_step, self.n_pre, self.n_post
+        n_syn = n_pre * n_post
+        ones = torch.ones_like(in_spikes)
+        ac, dense = synaptic_ops(s_pre, torch.count_nonzero(w, dim=1).to(w.dtype), n_post)
+        fan_out = n_post - c.group_size
+        lat_ac = lateral_in.sum((0, 2)) * fan_out
+        driven, idle = neuron_updates(currents)
+        # STPN's physical proxy (Rodriguez et al. 2022): sum_j x_j^2 sum_i |w_ij| per tick
+        proxy = (s_pre.sum(0) * w.abs().sum(1)).sum(-1)
+        actor = {"synops_ac": ac, "synops_dense": dense, "spikes": out_spikes,
+                 "stpn_proxy": proxy,
+                 "neuron_updates_driven": driven, "neuron_updates_idle": idle,
+                 "state_reads": ac.clone(), "ticks": ones * k}
+        if c.plasticity:
+            actor |= {"plasticity_pre": in_spikes * n_post, "plasticity_post": out_spikes * n_pre,
+                      "plasticity_tick": ones * (k * n_syn),
+                      "trace_updates": ones * (k * (n_pre + n_post))}
+            actor["state_reads"] = ac + k * n_syn  # eligibility read every tick
+            actor["state_writes"] = ones * (k * n_syn)  # and written back
+        d_obs = len(c.obs_low)
+        return {
+            "encoder": {"synops_mac": ones * (d_obs * c.n_per_dim),
+                        "synops_dense": ones * (d_obs * c.n_per_dim), "spikes": in_spikes},
+            "actor": actor,
+            "actor_lateral": {"synops_ac": lat_ac, "synops_dense": ones * (k * n_post * fan_out)},
+            "critic": {"synops_mac": ones * n_pre, "synops_dense": ones * n_pre},
+        }
 
     def learn(
         self,
@@ -171,20 +257,44 @@ class RSTDPNetwork:
         terminated: Tensor,
         truncated: Tensor,
         final_obs: Tensor,
-    ) -> tuple[RSTDPNetState, Tensor]:
+        generator: torch.Generator | None = None,
+    ) -> tuple[RSTDPNetState, Tensor, dict[str, dict[str, float]]]:
         """Deliver the TD error of the last step and reset finished episodes by mask.
 
-        Returns ``(state, td_error [B])``.
+        Args:
+            state: state after :meth:`act`.
+            reward: ``[B]`` reward of the step.
+            terminated: ``[B]`` episode ended in a terminal state.
+            truncated: ``[B]`` episode cut by the time limit.
+            final_obs: ``[B, obs_dim]`` observation the step ended in (before any autoreset).
+            generator: random stream for stochastic rounding (only with ``weight_bits``).
+
+        Returns:
+            ``(state, td_error [B], op_counts)``; the counts are the same for every lifetime.
         """
         c = self.cfg
         if not c.plasticity:
-            return self._reset_episodes(state, terminated | truncated), torch.zeros_like(reward)
+            zero = torch.zeros_like(reward)
+            return self._reset_episodes(state, terminated | truncated), zero, {}
         v_next = (state.u * self.encode(final_obs)).sum(-1)
         delta = reward + c.gamma * (~terminated).float() * v_next - state.value
         w = (state.w + rstdp_dw(state.rule, delta, c.lr)).clamp_(-c.w_max, c.w_max)
+        w = self.quantise(w, generator)
         u = state.u + c.critic_lr * delta[:, None] * state.rates
         state = state._replace(w=w, u=u)
-        return self._reset_episodes(state, terminated | truncated), delta
+        ops: dict[str, dict[str, float]] = {}
+        if c.count_ops:
+            n_syn, d_obs = self.n_synapses, len(c.obs_low)
+            ops = {
+                # the weight update reads w and e, writes w (once per env step, unconditional)
+                "actor": {"plasticity_step": n_syn, "state_reads": 2 * n_syn,
+                          "state_writes": n_syn},
+                "encoder": {"synops_mac": d_obs * c.n_per_dim,
+                            "synops_dense": d_obs * c.n_per_dim},  # encoding the next obs
+                "critic": {"synops_mac": self.n_pre, "synops_dense": self.n_pre,
+                           "plasticity_step": self.n_pre},
+            }
+        return self._reset_episodes(state, terminated | truncated), delta, ops
 
     def _reset_episodes(self, state: RSTDPNetState, done: Tensor) -> RSTDPNetState:
         """Zero per-episode state (neurons, traces, eligibility) where ``done``."""

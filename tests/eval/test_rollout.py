@@ -78,9 +78,9 @@ def test_lifetimes_in_a_batch_do_not_interact() -> None:
     r = torch.ones(3)
     f = torch.zeros(3, dtype=torch.bool)
     for _ in range(30):
-        _, s1, _ = agent.act(s1, obs, g1)
-        _, s2, _ = agent.act(s2, obs2, g2)
-        s1, _ = agent.learn(s1, r, f, f, obs)
-        s2, _ = agent.learn(s2, r, f, f, obs2)
+        _, s1, _, _ = agent.act(s1, obs, g1)
+        _, s2, _, _ = agent.act(s2, obs2, g2)
+        s1, _, _ = agent.learn(s1, r, f, f, obs)
+        s2, _, _ = agent.learn(s2, r, f, f, obs2)
     assert torch.equal(s1.w[0], s2.w[0]) and torch.equal(s1.w[2], s2.w[2])
     assert not torch.equal(s1.w[1], s2.w[1])

@@ -46,7 +46,7 @@ def test_episode_reset_by_mask_keeps_weights() -> None:
     st = net.init_state(2, torch.Generator().manual_seed(0))
     _, st, _ = net.act(st, torch.zeros(2, 1), torch.Generator().manual_seed(0))
     term = torch.tensor([True, False])
-    new, delta = net.learn(st, torch.ones(2), term, torch.zeros(2, dtype=torch.bool),
+    new, delta, _ = net.learn(st, torch.ones(2), term, torch.zeros(2, dtype=torch.bool),
                            torch.zeros(2, 1))
     assert torch.all(new.lif.v[0] == 0) and torch.all(new.rule.elig[0] == 0)
     assert torch.equal(new.lif.v[1], st.lif.v[1])

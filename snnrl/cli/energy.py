@@ -1,0 +1,149 @@
+"""``snnrl energy RUN_DIR [--chip NAME ...]``: price a run's operation counts on every chip.
+
+Reads ``RUN_DIR/energy_counts.json`` (written by training), prints a breakdown by operation type
+and by layer, and writes ``RUN_DIR/energy/report.json``, ``report.md`` and ``chips.png``. It
+never rewrites ``summary.json``. For chips with fewer weight bits than float32 it also runs the
+chip-constrained evaluation (weights on the chip's grid, stochastic rounding of plastic
+updates; docs/PROTOCOL.md evaluation lifetimes) and reports that return, and the energy of the
+quantised network, next to the float figure. ``--no-eval`` skips it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from snnrl.config import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="snnrl energy", description=__doc__.splitlines()[0])
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--chip", action="append", default=None,
+                   help="chip name (repeatable; default: every chip in conf/chip)")
+    p.add_argument("--no-eval", action="store_true", help="skip the chip-constrained evaluation")
+    p.add_argument("--tick-duration", type=float, default=None,
+                   help="seconds per tick on the chip (default: the agent's dt, real time)")
+    p.add_argument("--hops-per-spike", type=float, default=0.0)
+    p.add_argument("--progress", action="store_true")
+    return p
+
+
+def _read_counts(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "energy_counts.json"
+    if not path.is_file():
+        raise ConfigError("RUN_DIR", str(run_dir),
+                          "a training run directory with energy_counts.json "
+                          "(trained with agent.count_ops=true)")
+    try:
+        data = json.loads(path.read_text())
+        ops = data["ops_per_step"]
+        layers = data["layers"]
+        float(data["episode_length"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(str(path), type(e).__name__,
+                          "the JSON snnrl train writes (ops_per_step, layers, episode_length)"
+                          ) from None
+    if not isinstance(ops, dict) or not isinstance(layers, dict):
+        raise ConfigError(str(path), "?", "ops_per_step and layers as mappings")
+    return data
+
+
+def run_energy(argv: list[str]) -> int:
+    """Entry point of ``snnrl energy``; returns the exit status."""
+    from snnrl.energy.chips import load_chips
+    from snnrl.energy.model import Assumptions, estimate
+    from snnrl.energy.report import bar_chart, breakdown, estimate_all, layers_from_json, markdown
+    from snnrl.tracking import atomic_write, write_json
+
+    a = _parser().parse_args(argv)
+    data = _read_counts(a.run_dir)
+    names = [n for arg in (a.chip or []) for n in arg.split(",") if n]
+    chips = load_chips(names or None)
+    all_chips = load_chips()
+    assume = Assumptions(**data.get("assumptions", {}))
+    if a.tick_duration is not None:
+        if not a.tick_duration > 0:
+            raise ConfigError("--tick-duration", a.tick_duration, "a value > 0")
+        assume = replace(assume, tick_duration_s=a.tick_duration)
+    if a.hops_per_spike < 0:
+        raise ConfigError("--hops-per-spike", a.hops_per_spike, "a value >= 0")
+    assume = replace(assume, hops_per_spike=a.hops_per_spike)
+    layers = layers_from_json(data["layers"])
+    ops = data["ops_per_step"]
+    ep_len = float(data["episode_length"])
+    estimates = estimate_all(ops, layers, chips, assume)
+    host = all_chips[assume.host_chip]
+    constrained: dict[str, dict[str, Any]] = {}
+    if not a.no_eval:
+        bits_needed = sorted({e.quantised_bits for e in estimates.values()
+                              if e.fits and e.quantised_bits and "@" not in e.chip})
+        runs = {b: _constrained_eval(a.run_dir, b, a.progress) for b in bits_needed}
+        for name, e in list(estimates.items()):
+            if "@" in name or not e.fits or not e.quantised_bits:
+                continue
+            metrics, q_ops, q_len = runs[e.quantised_bits]
+            q_est = estimate(all_chips[name], q_ops, layers, host, assume)
+            constrained[name] = {"weight_bits": e.quantised_bits,
+                                 "eval/return_mean": metrics["eval/return_mean"],
+                                 "J_per_step": q_est.total_J,
+                                 "J_per_episode": q_est.total_J * q_len,
+                                 "lower_bound": q_est.lower_bound}
+    out_dir = a.run_dir / "energy"
+    report = {"run_dir": str(a.run_dir), "agent": data.get("agent"), "env_id": data.get("env_id"),
+              "assumptions": asdict(assume), "episode_length": ep_len,
+              "counts_source": data.get("source"), "ops_per_step": ops,
+              "chips": {n: e.to_dict() for n, e in estimates.items()},
+              "chip_constrained": constrained}
+    write_json(out_dir / "report.json", report)
+    returns = {n: c["eval/return_mean"] for n, c in constrained.items()}
+    md = (f"# Energy of {data.get('agent')} on {data.get('env_id')}\n\n"
+          f"Per env step and per episode (mean episode length {ep_len:.1f} steps); counts from "
+          f"{data.get('source')}.\n\nAssumptions: {json.dumps(asdict(assume))}\n\n"
+          + markdown(estimates, ep_len, returns) + "\n")
+    atomic_write(out_dir / "report.md", lambda f: f.write(md.encode()))
+    bar_chart(estimates, out_dir / "chips.png",
+              f"{data.get('agent')} on {data.get('env_id')}: energy per env step")
+    shown = names or list(estimates)
+    for n in shown:
+        print(breakdown(estimates[n]))
+        if n in constrained:
+            c = constrained[n]
+            print(f"    chip-constrained ({c['weight_bits']}-bit weights): eval return "
+                  f"{c['eval/return_mean']:.1f}, {c['J_per_step']:.4g} J/step")
+    print(f"\nreport: {out_dir / 'report.md'}  chart: {out_dir / 'chips.png'}")
+    return 0
+
+
+def _constrained_eval(run_dir: Path, bits: int, progress: bool
+                      ) -> tuple[dict[str, Any], dict[str, dict[str, float]], float]:
+    """Evaluation lifetimes of the run's agent with weights on a ``bits``-bit grid."""
+    import statistics
+
+    import torch
+
+    from snnrl.agents import make_agent
+    from snnrl.cli.train import _env_info, evaluate_lifetimes, load_run_config
+    from snnrl.config import resolve_device
+    from snnrl.envs import make_env
+
+    c = load_run_config(run_dir)
+    if not hasattr(c.agent, "weight_bits"):
+        raise ConfigError("agent", c.agent.name, "an agent with a weight_bits option")
+    c.agent = replace(c.agent, weight_bits=bits, count_ops=True)
+    c.progress = progress
+    device = resolve_device(c.device)
+    torch.set_num_threads(c.torch_threads)
+    probe = make_env(c.env, 1, device)
+    agent = make_agent(c.agent, _env_info(probe, c), device)
+    probe.close()
+    metrics, res = evaluate_lifetimes(c, agent, device)
+    lengths = res.episodes.length
+    ep_len = statistics.fmean(lengths) if lengths else float(res.steps)
+    if not math.isfinite(metrics["eval/return_mean"]):
+        metrics["eval/return_mean"] = math.nan
+    return metrics, res.ops, ep_len
