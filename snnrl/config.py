@@ -64,7 +64,11 @@ class EnvConfig:
     id: str = MISSING
     """Gymnasium id the results cite (``snnrl/CartPole-v1``, ``Ant-v5``, ...)."""
     backend: str = "native"
-    """``native`` (batched torch implementation) or ``gym`` (through :class:`GymAdapter`)."""
+    """``native`` (batched torch implementation, by ``id``), ``gym`` (any Gymnasium id through
+    :class:`GymAdapter`) or ``factory`` (a builder registered in
+    :data:`snnrl.envs.registry.ENV_FACTORIES` under ``name``, e.g. wrapped MuJoCo/Atari envs)."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra constructor arguments of the env (per env config; see each ``conf/env/*.yaml``)."""
     max_episode_steps: int = 500
     obs_low: list[float] = field(default_factory=list)
     """Encoder range hints: the range receptive fields cover, per observation dimension."""
@@ -73,8 +77,8 @@ class EnvConfig:
     """Measured mean return of a uniformly random policy (for normalised scores)."""
 
     def __post_init__(self) -> None:
-        if self.backend not in ("native", "gym"):
-            raise ConfigError("env.backend", self.backend, "'native' or 'gym'")
+        if self.backend not in ("native", "gym", "factory"):
+            raise ConfigError("env.backend", self.backend, "'native', 'gym' or 'factory'")
         check_positive("env.max_episode_steps", self.max_episode_steps)
         if len(self.obs_low) != len(self.obs_high):
             raise ConfigError(
