@@ -29,6 +29,7 @@ snnTorch is used here only (``pip install snnrl[bench]``); ``--skip-snntorch`` l
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -453,7 +454,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # snntorch.spikegen.rate draws from the global generator
-    cfg = RSTDPAgentConfig()  # defaults = conf/agent/rstdp.yaml; plasticity on
+    cfg = RSTDPAgentConfig()  # defaults = conf/agent/rstdp.yaml; plasticity on, op counts on
+    # the same agent with the energy model's operation counters switched off (their overhead)
+    cfg_nocount = dataclasses.replace(cfg, count_ops=False)
     info = env_info(TorchCartPole(num_envs=1))
     k = cfg.ticks_per_step
     meta: dict[str, Any] = {
@@ -501,18 +504,21 @@ def main() -> None:
 
         rows: list[Measurement] = []
         for b in batches:
-            arms: list[tuple[str, Any, Any]] = [
-                ("snnrl", RSTDPAgent, lambda b=b: TorchCartPole(num_envs=b))
+            arms: list[tuple[str, Any, Any, Any]] = [
+                ("snnrl", RSTDPAgent, cfg, lambda b=b: TorchCartPole(num_envs=b)),
+                ("snnrl-nocount", RSTDPAgent, cfg_nocount, lambda b=b: TorchCartPole(num_envs=b)),
             ]
             if not args.skip_gym:
-                arms.append(("snnrl+gym-sync", RSTDPAgent, lambda b=b: gym_sync(b)))
+                arms.append(("snnrl+gym-sync", RSTDPAgent, cfg, lambda b=b: gym_sync(b)))
             if not args.skip_snntorch:
-                arms.append(("snntorch", SnnTorchRSTDPAgent, lambda b=b: TorchCartPole(num_envs=b)))
-            for name, make_agent, make_env in arms:
+                arms.append(
+                    ("snntorch", SnnTorchRSTDPAgent, cfg, lambda b=b: TorchCartPole(num_envs=b))
+                )
+            for name, make_agent, arm_cfg, make_env in arms:
                 env = make_env()
                 m = measure(
                     name,
-                    make_agent(cfg, info),
+                    make_agent(arm_cfg, info),
                     env,
                     args.steps,
                     args.repeats,

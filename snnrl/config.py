@@ -69,7 +69,8 @@ class EnvConfig:
     :data:`snnrl.envs.registry.ENV_FACTORIES` under ``name``, e.g. wrapped MuJoCo/Atari envs)."""
     kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra constructor arguments of the env (per env config; see each ``conf/env/*.yaml``)."""
-    max_episode_steps: int = 500
+    max_episode_steps: int | None = 500
+    """Truncation horizon; ``null`` for long variants that a time limit must not cut short."""
     obs_low: list[float] = field(default_factory=list)
     """Encoder range hints: the range receptive fields cover, per observation dimension."""
     obs_high: list[float] = field(default_factory=list)
@@ -79,7 +80,8 @@ class EnvConfig:
     def __post_init__(self) -> None:
         if self.backend not in ("native", "gym", "factory"):
             raise ConfigError("env.backend", self.backend, "'native', 'gym' or 'factory'")
-        check_positive("env.max_episode_steps", self.max_episode_steps)
+        if self.max_episode_steps is not None:
+            check_positive("env.max_episode_steps", self.max_episode_steps)
         if len(self.obs_low) != len(self.obs_high):
             raise ConfigError(
                 "env.obs_high", self.obs_high, f"{len(self.obs_low)} values, as many as env.obs_low"
