@@ -10,6 +10,7 @@ constraints for the fit check, and its static power. A term a chip file does not
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -68,8 +69,10 @@ def _price(d: Any, where: str) -> Price:
     if not isinstance(d, dict):
         raise ChipFileError(f"{where}: expected a mapping with value/source/grade")
     value = _req(d, "value", where)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        raise ChipFileError(f"{where}.value: expected a number >= 0 (joules), got {value!r}")
+    if (not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value)
+            or value < 0):
+        raise ChipFileError(f"{where}.value: expected a finite number >= 0 (joules), "
+                            f"got {value!r}")
     grade = _req(d, "grade", where)
     if grade not in GRADES:
         raise ChipFileError(f"{where}.grade: expected one of {GRADES}, got {grade!r}")
@@ -110,8 +113,10 @@ def parse_chip(data: Any, where: str) -> Chip:
             raise ChipFileError(f"{where}.all_in.applies_to: expected one of {TERMS}")
     static = data.get("static") or {}
     power = static.get("power_w")
-    if power is not None and (not isinstance(power, int | float) or power < 0):
-        raise ChipFileError(f"{where}.static.power_w: expected null or a number >= 0")
+    if power is not None and (not isinstance(power, int | float) or isinstance(power, bool)
+                              or not math.isfinite(power) or power < 0):
+        raise ChipFileError(f"{where}.static.power_w: expected null or a finite number >= 0, "
+                            f"got {power!r}")
     per = static.get("per", "chip")
     if per not in ("chip", "core"):
         raise ChipFileError(f"{where}.static.per: expected 'chip' or 'core'")

@@ -119,7 +119,7 @@ def cores_used(chip: Chip, layers: dict[str, Any]) -> int:
 
 
 def _price_layer(chip: Chip, counts: dict[str, float], assume: Assumptions, state_bits: int,
-                 unpriced: set[str], by_term: dict[str, float]) -> float:
+                 unpriced: set[str], by_term: dict[str, float], on_chip: bool = True) -> float:
     total = 0.0
     if chip.all_in is not None:
         # all-in: one price per event covers everything, never combined with per-term prices
@@ -128,7 +128,8 @@ def _price_layer(chip: Chip, counts: dict[str, float], assume: Assumptions, stat
         by_term["all_in"] = by_term.get("all_in", 0.0) + e
         return e
     amounts = {t: sum(counts.get(k, 0.0) for k in keys) for t, keys in TERM_COUNTS.items()}
-    amounts["hop"] = counts.get("spikes", 0.0) * assume.hops_per_spike
+    # spikes routed between cores: only on the chip (host layers hand spikes over as I/O)
+    amounts["hop"] = counts.get("spikes", 0.0) * assume.hops_per_spike if on_chip else 0.0
     amounts["memory_bit"] = (counts.get("state_reads", 0.0)
                              + counts.get("state_writes", 0.0)) * state_bits
     for term, n in amounts.items():
@@ -160,7 +161,7 @@ def estimate(chip: Chip, ops: dict[str, dict[str, float]], layers: dict[str, Any
             est.dynamic_J += e
         else:
             host_unpriced: set[str] = set()
-            e = _price_layer(host, counts, assume, 32, host_unpriced, {})
+            e = _price_layer(host, counts, assume, 32, host_unpriced, {}, on_chip=False)
             unpriced |= {f"host:{t}" for t in host_unpriced}
             est.host_J += e
         est.by_layer[name] = e
