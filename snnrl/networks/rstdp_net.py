@@ -29,7 +29,6 @@ import torch
 from torch import Tensor
 
 from snnrl.encoding import GaussianPopulation, bernoulli_spikes, group_sum
-from snnrl.networks.counts import neuron_updates, synaptic_ops
 from snnrl.neurons import LIFParams, LIFState, lif_init, lif_propagator, lif_tick
 from snnrl.plasticity import (
     RSTDPParams,
@@ -219,35 +218,42 @@ class RSTDPNetwork:
         return action, new, StepStats(in_spikes, out_spikes, ops)
 
     def _count_act(self, w: Tensor, s_pre: Tensor, in_spikes: Tensor, out_spikes: Tensor,
-                   currents: Tensor, lateral_in: Tensor) -> dict[str, dict[str, Tensor]]:
-        """Operation counts of one :meth:`act` (definitions: :mod:`snnrl.energy.counts`)."""
+                   currents: Tensor, lateral_in: Tensor) -> dict[str, dict[str, Tensor | float]]:
+        """Operation counts of one :meth:`act` (definitions: :mod:`snnrl.networks.counts`).
+
+        Counts that are the same for every lifetime and step are plain numbers, so that
+        counting adds only a handful of tensor operations to a step. The input spikes are
+        binary, so NeuroBench's ``sum_t sum_j [x_j != 0] nnz_j`` equals
+        ``sum_j S_j nnz_j`` with ``S_j`` the input's spike count over the step.
+        """
         c = self.cfg
         k, n_pre, n_post = c.ticks_per_step, self.n_pre, self.n_post
         n_syn = n_pre * n_post
-        ones = torch.ones_like(in_spikes)
-        ac, dense = synaptic_ops(s_pre, torch.count_nonzero(w, dim=1).to(w.dtype), n_post)
         fan_out = n_post - c.group_size
-        lat_ac = lateral_in.sum((0, 2)) * fan_out
-        driven, idle = neuron_updates(currents)
-        # STPN's physical proxy (Rodriguez et al. 2022): sum_j x_j^2 sum_i |w_ij| per tick
-        proxy = (s_pre.sum(0) * w.abs().sum(1)).sum(-1)
-        actor = {"synops_ac": ac, "synops_dense": dense, "spikes": out_spikes,
-                 "stpn_proxy": proxy,
-                 "neuron_updates_driven": driven, "neuron_updates_idle": idle,
-                 "state_reads": ac.clone(), "ticks": ones * k}
+        spike_count = s_pre.sum(0)  # [B, pre]
+        w_abs = w.abs()
+        nnz = w_abs.sign().sum(1)  # [B, pre] non-zero weights leaving each input (exact)
+        ac = (spike_count * nnz).sum(-1)
+        # STPN's physical proxy (Rodriguez et al. 2022): sum_t sum_j x_j^2 sum_i |w_ij|
+        proxy = (spike_count * w_abs.sum(1)).sum(-1)
+        driven = (currents != 0).sum((0, 2)).to(w.dtype)
+        actor: dict[str, Tensor | float] = {
+            "synops_ac": ac, "synops_dense": float(k * n_syn), "spikes": out_spikes,
+            "stpn_proxy": proxy, "neuron_updates_driven": driven,
+            "neuron_updates_idle": k * n_post - driven, "state_reads": ac, "ticks": float(k)}
         if c.plasticity:
             actor |= {"plasticity_pre": in_spikes * n_post, "plasticity_post": out_spikes * n_pre,
-                      "plasticity_tick": ones * (k * n_syn),
-                      "trace_updates": ones * (k * (n_pre + n_post))}
-            actor["state_reads"] = ac + k * n_syn  # eligibility read every tick
-            actor["state_writes"] = ones * (k * n_syn)  # and written back
-        d_obs = len(c.obs_low)
+                      "plasticity_tick": float(k * n_syn),
+                      "trace_updates": float(k * (n_pre + n_post)),
+                      "state_reads": ac + k * n_syn,  # the eligibility is read every tick
+                      "state_writes": float(k * n_syn)}  # and written back
+        enc = float(len(c.obs_low) * c.n_per_dim)
         return {
-            "encoder": {"synops_mac": ones * (d_obs * c.n_per_dim),
-                        "synops_dense": ones * (d_obs * c.n_per_dim), "spikes": in_spikes},
+            "encoder": {"synops_mac": enc, "synops_dense": enc, "spikes": in_spikes},
             "actor": actor,
-            "actor_lateral": {"synops_ac": lat_ac, "synops_dense": ones * (k * n_post * fan_out)},
-            "critic": {"synops_mac": ones * n_pre, "synops_dense": ones * n_pre},
+            "actor_lateral": {"synops_ac": lateral_in.sum((0, 2)) * fan_out,
+                              "synops_dense": float(k * n_post * fan_out)},
+            "critic": {"synops_mac": float(n_pre), "synops_dense": float(n_pre)},
         }
 
     def learn(

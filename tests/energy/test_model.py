@@ -106,7 +106,8 @@ def test_zero_input_network_still_costs_energy_on_loihi() -> None:
     st = net.init_state(2, torch.Generator().manual_seed(0))
     st = st._replace(w=torch.zeros_like(st.w))
     _, _, stats = net.act(st, torch.zeros(2, 2), torch.Generator().manual_seed(1))
-    ops = {layer: {key: float(v.mean()) for key, v in c.items()} for layer, c in
+    ops = {layer: {key: float(torch.as_tensor(v).double().mean()) for key, v in c.items()}
+           for layer, c in
            stats.counts.items()}
     e = estimate(LOIHI, ops, net.layers, HOST)
     assert e.fits and not e.lower_bound, e.unpriced

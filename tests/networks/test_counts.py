@@ -129,6 +129,16 @@ def test_optotals_number_first_then_tensor() -> None:
 # the R-STDP network's own counts, against a reference from the same spikes
 
 
+def _act(net: RSTDPNetwork, state, obs: torch.Tensor, gen: torch.Generator):
+    """``net.act`` with every count as a ``[B]`` tensor (the network returns numbers for counts
+    that are the same for every lifetime)."""
+    action, new, stats = net.act(state, obs, gen)
+    b = obs.shape[0]
+    counts = {layer: {k: v if torch.is_tensor(v) else torch.full((b,), float(v))
+                      for k, v in c.items()} for layer, c in stats.counts.items()}
+    return action, new, stats._replace(counts=counts)
+
+
 def _cfg(k: int = 6, **kw: object) -> RSTDPNetConfig:
     base = dict(obs_low=(-1.0, -1.0), obs_high=(1.0, 1.0), n_actions=2, n_per_dim=4,
                 group_size=3, ticks_per_step=k, w_init=1.0, p_max=0.9, v_th=0.05)
@@ -170,7 +180,7 @@ def test_actor_counts_match_a_reference_from_the_same_spikes() -> None:
     assert (pre, post) == (9, 6)
     state = _sparse_state(net, b)
     assert bool((state.w == 0).any()), "the test must exercise zero weights"
-    _, _, stats = net.act(state, OBS, torch.Generator().manual_seed(1))
+    _, _, stats = _act(net, state, OBS, torch.Generator().manual_seed(1))
     s_pre, currents, lateral, s_post = _reference(net, state, OBS, seed=1)
     assert s_post.sum() > 0, "the test must exercise spikes"
     actor = stats.counts["actor"]
@@ -221,9 +231,9 @@ def test_actor_counts_match_a_reference_from_the_same_spikes() -> None:
 def test_second_step_counts_lateral_input_from_the_previous_step() -> None:
     net = RSTDPNetwork(_cfg(4))
     state = _sparse_state(net, 3, frac_zero=0.0)
-    _, st1, _ = net.act(state, OBS, torch.Generator().manual_seed(1))
+    _, st1, _ = _act(net, state, OBS, torch.Generator().manual_seed(1))
     assert st1.z_prev.sum() > 0, "the second step must start with lateral input"
-    _, _, stats = net.act(st1, OBS, torch.Generator().manual_seed(2))
+    _, _, stats = _act(net, st1, OBS, torch.Generator().manual_seed(2))
     _, _, lateral, _ = _reference(net, st1, OBS, seed=2)
     fan_out = net.n_post - net.cfg.group_size
     assert stats.counts["actor_lateral"]["synops_ac"].tolist() == \
@@ -239,7 +249,7 @@ def test_zero_input_still_costs_idle_neuron_updates() -> None:
     k = 6
     net = RSTDPNetwork(_cfg(k))
     b, pre, post = 3, net.n_pre, net.n_post
-    _, _, stats = net.act(_zero_input_state(net, b), OBS, torch.Generator().manual_seed(1))
+    _, _, stats = _act(net, _zero_input_state(net, b), OBS, torch.Generator().manual_seed(1))
     actor = stats.counts["actor"]
     assert stats.in_spikes.sum() > 0, "the bias input still spikes; only the weights are zero"
     assert actor["synops_ac"].tolist() == [0.0] * b, "no non-zero weight: no effective op"
@@ -254,8 +264,8 @@ def test_unconditional_plasticity_updates_do_not_depend_on_spikes() -> None:
     k = 6
     net = RSTDPNetwork(_cfg(k))
     b = 3
-    _, _, quiet = net.act(_zero_input_state(net, b), OBS, torch.Generator().manual_seed(1))
-    _, _, busy = net.act(_sparse_state(net, b), OBS, torch.Generator().manual_seed(1))
+    _, _, quiet = _act(net, _zero_input_state(net, b), OBS, torch.Generator().manual_seed(1))
+    _, _, busy = _act(net, _sparse_state(net, b), OBS, torch.Generator().manual_seed(1))
     assert busy.out_spikes.sum() > 0 and quiet.out_spikes.sum() == 0
     for key in ("plasticity_tick", "trace_updates", "state_writes", "synops_dense", "ticks"):
         assert quiet.counts["actor"][key].tolist() == busy.counts["actor"][key].tolist(), key
@@ -269,7 +279,7 @@ def test_unconditional_plasticity_updates_do_not_depend_on_spikes() -> None:
 def test_plasticity_off_has_no_plasticity_counts() -> None:
     net = RSTDPNetwork(_cfg(6, plasticity=False))
     state = _sparse_state(net, 3)
-    _, state, stats = net.act(state, OBS, torch.Generator().manual_seed(1))
+    _, state, stats = _act(net, state, OBS, torch.Generator().manual_seed(1))
     actor = stats.counts["actor"]
     for key in ("plasticity_pre", "plasticity_post", "plasticity_tick", "plasticity_step",
                 "trace_updates", "state_writes"):
@@ -286,8 +296,8 @@ def test_doubling_ticks_doubles_every_dense_term() -> None:
     b = 3
     one = RSTDPNetwork(_cfg(4))
     two = RSTDPNetwork(_cfg(8))
-    a1 = one.act(_sparse_state(one, b), OBS, torch.Generator().manual_seed(1))[2].counts
-    a2 = two.act(_sparse_state(two, b), OBS, torch.Generator().manual_seed(1))[2].counts
+    a1 = _act(one, _sparse_state(one, b), OBS, torch.Generator().manual_seed(1))[2].counts
+    a2 = _act(two, _sparse_state(two, b), OBS, torch.Generator().manual_seed(1))[2].counts
     for key in ("synops_dense", "plasticity_tick", "trace_updates", "ticks", "state_writes"):
         assert a2["actor"][key].tolist() == (2 * a1["actor"][key]).tolist(), key
     total = lambda c: c["neuron_updates_driven"] + c["neuron_updates_idle"]  # noqa: E731
@@ -300,7 +310,7 @@ def test_learn_counts_one_update_per_synapse_per_step() -> None:
     net = RSTDPNetwork(_cfg(6))
     b, pre, post = 3, net.n_pre, net.n_post
     state = _sparse_state(net, b)
-    _, state, _ = net.act(state, OBS, torch.Generator().manual_seed(1))
+    _, state, _ = _act(net, state, OBS, torch.Generator().manual_seed(1))
     f = torch.zeros(b, dtype=torch.bool)
     _, _, ops = net.learn(state, torch.ones(b), f, f, OBS)
     assert ops["actor"]["plasticity_step"] == pre * post
@@ -320,7 +330,7 @@ def test_rollout_totals_per_step() -> None:
     f = torch.zeros(b, dtype=torch.bool)
     ac_sum = torch.zeros(b)
     for _ in range(4):
-        _, state, stats = net.act(state, OBS[:b], gen)
+        _, state, stats = _act(net, state, OBS[:b], gen)
         state, _, lops = net.learn(state, torch.ones(b), f, f, OBS[:b], gen)
         ac_sum += stats.counts["actor"]["synops_ac"]
         tot.add(stats.counts)
