@@ -76,6 +76,8 @@ class EnvConfig:
     obs_high: list[float] = field(default_factory=list)
     random_return: float | None = None
     """Measured mean return of a uniformly random policy (for normalised scores)."""
+    oracle_return: float | None = None
+    """Measured mean return of an oracle policy (the ceiling of normalised scores), if any."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("native", "gym", "factory"):

@@ -10,9 +10,11 @@ from __future__ import annotations
 import gymnasium as gym
 
 from snnrl.envs.cartpole import CartPoleEnv, CartPoleVectorEnv, TorchCartPole
+from snnrl.envs.cartpole_random import TorchCartPoleRandom, register_cartpole_random
 from snnrl.envs.gym_adapter import GymAdapter
+from snnrl.envs.maze import MazeEnv, TorchMaze, register_maze
 from snnrl.envs.protocol import BatchedEnv, EnvStep
-from snnrl.envs.registry import NATIVE_ENVS, make_env
+from snnrl.envs.registry import ENV_FACTORIES, NATIVE_ENVS, make_env
 
 
 def register_envs() -> None:
@@ -25,16 +27,22 @@ def register_envs() -> None:
             max_episode_steps=500,
             reward_threshold=475.0,
         )
+    register_cartpole_random()
+    register_maze()
 
 
 __all__ = [
     "BatchedEnv",
     "CartPoleEnv",
     "CartPoleVectorEnv",
+    "ENV_FACTORIES",
     "EnvStep",
     "GymAdapter",
+    "MazeEnv",
     "NATIVE_ENVS",
     "TorchCartPole",
+    "TorchCartPoleRandom",
+    "TorchMaze",
     "make_env",
     "register_envs",
 ]

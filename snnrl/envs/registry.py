@@ -13,15 +13,23 @@ from typing import Any
 
 import torch
 
+from snnrl.envs.ant import FACTORIES as ANT_FACTORIES
+from snnrl.envs.atari import FACTORIES as ATARI_FACTORIES
 from snnrl.envs.cartpole import TorchCartPole
+from snnrl.envs.cartpole_random import TorchCartPoleRandom
 from snnrl.envs.gym_adapter import GymAdapter
+from snnrl.envs.maze import TorchMaze
 from snnrl.envs.protocol import BatchedEnv
 
-NATIVE_ENVS: dict[str, Callable[..., BatchedEnv]] = {"snnrl/CartPole-v1": TorchCartPole}
+NATIVE_ENVS: dict[str, Callable[..., BatchedEnv]] = {
+    "snnrl/CartPole-v1": TorchCartPole,
+    "snnrl/CartPoleRandom-v1": TorchCartPoleRandom,
+    "snnrl/Maze-v0": TorchMaze,
+}
 """Gymnasium id → native batched torch implementation, called as
 ``factory(num_envs=, max_episode_steps=, device=, **kwargs)``."""
 
-ENV_FACTORIES: dict[str, Callable[..., BatchedEnv]] = {}
+ENV_FACTORIES: dict[str, Callable[..., BatchedEnv]] = {**ANT_FACTORIES, **ATARI_FACTORIES}
 """Config name → builder ``factory(num_envs=, max_episode_steps=, device=, **kwargs)``."""
 
 
@@ -54,5 +62,7 @@ def make_env(cfg: Any, num_envs: int, device: torch.device | str = "cpu") -> Bat
                       **kwargs)
     except TypeError as e:  # an unknown or missing constructor argument in env.kwargs
         raise ConfigError("env.kwargs", kwargs, f"arguments the env accepts ({e})") from None
+    except ValueError as e:  # a constructor argument out of range
+        raise ConfigError("env.kwargs", kwargs, str(e)) from None
     env.env_id = cfg.id
     return env
