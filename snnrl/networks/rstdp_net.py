@@ -194,12 +194,11 @@ class RSTDPNetwork:
         # all K ticks' synaptic input in one batched matmul: [B, K, pre] @ [B, pre, post]
         drive = torch.bmm(s_pre.transpose(0, 1), state.w.transpose(1, 2)).transpose(0, 1)
         lif, z = state.lif, state.z_prev
-        zs, currents, lateral_in = [], [], []
+        zs, currents = [], []
         for k in range(c.ticks_per_step):  # loop over time only; [B, post] work
             current = drive[k] - c.w_inh * (z @ self.inhibition)
             if c.count_ops:
                 currents.append(current)
-                lateral_in.append(z)
             z, lif = lif_tick(self.lif_params, lif, current, c.dt, self.prop)
             zs.append(z)
         s_post = torch.stack(zs)  # [K, B, post]
@@ -213,8 +212,11 @@ class RSTDPNetwork:
         value = (state.u * rates).sum(-1)
         new = state._replace(lif=lif, z_prev=z, rule=rule, rates=rates, value=value)
         in_spikes, out_spikes = s_pre.sum((0, 2)), counts.sum(-1)
+        # spikes that reached the other groups this step: those of the previous step's last
+        # tick and of every tick but the last
+        lateral_in = (state.z_prev.sum(-1) + out_spikes - z.sum(-1)) if c.count_ops else None
         ops = (self._count_act(state.w, s_pre, in_spikes, out_spikes, torch.stack(currents),
-                               torch.stack(lateral_in)) if c.count_ops else {})
+                               lateral_in) if c.count_ops else {})
         return action, new, StepStats(in_spikes, out_spikes, ops)
 
     def _count_act(self, w: Tensor, s_pre: Tensor, in_spikes: Tensor, out_spikes: Tensor,
@@ -232,8 +234,10 @@ class RSTDPNetwork:
         fan_out = n_post - c.group_size
         spike_count = s_pre.sum(0)  # [B, pre]
         w_abs = w.abs()
-        nnz = w_abs.sign().sum(1)  # [B, pre] non-zero weights leaving each input (exact)
-        ac = (spike_count * nnz).sum(-1)
+        if bool(w_abs.amin() > 0):  # no zero weight (the usual case): every column has `post`
+            ac = in_spikes * n_post
+        else:  # exact count of the non-zero weights leaving each input (quantised weights)
+            ac = (spike_count * w_abs.sign().sum(1)).sum(-1)
         # STPN's physical proxy (Rodriguez et al. 2022): sum_t sum_j x_j^2 sum_i |w_ij|
         proxy = (spike_count * w_abs.sum(1)).sum(-1)
         driven = (currents != 0).sum((0, 2)).to(w.dtype)
@@ -251,7 +255,7 @@ class RSTDPNetwork:
         return {
             "encoder": {"synops_mac": enc, "synops_dense": enc, "spikes": in_spikes},
             "actor": actor,
-            "actor_lateral": {"synops_ac": lateral_in.sum((0, 2)) * fan_out,
+            "actor_lateral": {"synops_ac": lateral_in * fan_out,
                               "synops_dense": float(k * n_post * fan_out)},
             "critic": {"synops_mac": float(n_pre), "synops_dense": float(n_pre)},
         }
