@@ -78,6 +78,10 @@ class EnvConfig:
     """Measured mean return of a uniformly random policy (for normalised scores)."""
     oracle_return: float | None = None
     """Measured mean return of an oracle policy (the ceiling of normalised scores), if any."""
+    budget_tiers: dict[str, int] = field(default_factory=dict)
+    """Named training budgets (``train.env_steps``) that results and leaderboards cite."""
+    gpu_tiers: list[str] = field(default_factory=list)
+    """Budget tiers sized for a GPU machine (too long for 2 CPU cores)."""
 
     def __post_init__(self) -> None:
         if self.backend not in ("native", "gym", "factory"):
@@ -88,6 +92,11 @@ class EnvConfig:
             raise ConfigError(
                 "env.obs_high", self.obs_high, f"{len(self.obs_low)} values, as many as env.obs_low"
             )
+        for tier, steps in self.budget_tiers.items():
+            check_positive(f"env.budget_tiers.{tier}", steps)
+        for tier in self.gpu_tiers:
+            if tier not in self.budget_tiers:
+                raise ConfigError("env.gpu_tiers", tier, f"one of {sorted(self.budget_tiers)}")
         for i, (lo, hi) in enumerate(zip(self.obs_low, self.obs_high, strict=True)):
             if not hi > lo:
                 raise ConfigError(f"env.obs_high[{i}]", hi, f"a value > env.obs_low[{i}]={lo}")
