@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
+import tempfile
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -43,13 +45,25 @@ def _read_counts(run_dir: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
         ops = data["ops_per_step"]
         layers = data["layers"]
-        float(data["episode_length"])
+        ep_len = float(data["episode_length"])
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(str(path), type(e).__name__,
                           "the JSON snnrl train writes (ops_per_step, layers, episode_length)"
                           ) from None
     if not isinstance(ops, dict) or not isinstance(layers, dict):
         raise ConfigError(str(path), "?", "ops_per_step and layers as mappings")
+    if not (math.isfinite(ep_len) and ep_len >= 0):
+        raise ConfigError(f"{path}: episode_length", ep_len, "a finite value >= 0")
+    for layer, counts in ops.items():
+        if not isinstance(counts, dict):
+            raise ConfigError(f"{path}: ops_per_step.{layer}", counts, "a mapping of counts")
+        for key, v in counts.items():
+            if (isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
+                    or v < 0):
+                raise ConfigError(f"{path}: ops_per_step.{layer}.{key}", v,
+                                  "a finite count >= 0")
+    if not isinstance(data.get("assumptions", {}), dict):
+        raise ConfigError(f"{path}: assumptions", data.get("assumptions"), "a mapping")
     return data
 
 
@@ -65,7 +79,12 @@ def run_energy(argv: list[str]) -> int:
     names = [n for arg in (a.chip or []) for n in arg.split(",") if n]
     chips = load_chips(names or None)
     all_chips = load_chips()
-    assume = Assumptions(**data.get("assumptions", {}))
+    try:
+        assume = Assumptions(**data.get("assumptions", {}))
+        layers = layers_from_json(data["layers"])
+    except TypeError as e:
+        raise ConfigError(str(a.run_dir / "energy_counts.json"), "?",
+                          f"assumptions and layers as snnrl train writes them ({e})") from None
     if a.tick_duration is not None:
         if not a.tick_duration > 0:
             raise ConfigError("--tick-duration", a.tick_duration, "a value > 0")
@@ -73,7 +92,6 @@ def run_energy(argv: list[str]) -> int:
     if a.hops_per_spike < 0:
         raise ConfigError("--hops-per-spike", a.hops_per_spike, "a value >= 0")
     assume = replace(assume, hops_per_spike=a.hops_per_spike)
-    layers = layers_from_json(data["layers"])
     ops = data["ops_per_step"]
     ep_len = float(data["episode_length"])
     estimates = estimate_all(ops, layers, chips, assume)
@@ -90,15 +108,30 @@ def run_energy(argv: list[str]) -> int:
             q_est = estimate(all_chips[name], q_ops, layers, host, assume)
             constrained[name] = {"weight_bits": e.quantised_bits,
                                  "eval/return_mean": metrics["eval/return_mean"],
+                                 "eval/reward_rate_mean": metrics["eval/reward_rate_mean"],
                                  "J_per_step": q_est.total_J,
                                  "J_per_episode": q_est.total_J * q_len,
                                  "lower_bound": q_est.lower_bound}
+    # all chips: RUN_DIR/energy; a subset: RUN_DIR/energy/chips-<names> (never overwrites the
+    # full report); files are made in a temporary directory and moved in at the end
     out_dir = a.run_dir / "energy"
+    if names:
+        out_dir = out_dir / ("chips-" + "-".join(sorted(names)))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    final_dir = out_dir
+    out_dir = tmp_dir
+    chip_data = {n: {"title": c.title, "kind": c.kind, "voltage_v": c.voltage_v,
+                     "process": c.process, "static_source": c.static_source,
+                     "prices": {t: asdict(p) for t, p in c.prices.items()},
+                     "all_in": None if c.all_in is None else asdict(c.all_in),
+                     "included": c.included}
+                 for n, c in all_chips.items()}
     report = {"run_dir": str(a.run_dir), "agent": data.get("agent"), "env_id": data.get("env_id"),
               "assumptions": asdict(assume), "episode_length": ep_len,
               "counts_source": data.get("source"), "ops_per_step": ops,
               "chips": {n: e.to_dict() for n, e in estimates.items()},
-              "chip_constrained": constrained}
+              "chip_constrained": constrained, "chip_data": chip_data}
     write_json(out_dir / "report.json", report)
     returns = {n: c["eval/return_mean"] for n, c in constrained.items()}
     md = (f"# Energy of {data.get('agent')} on {data.get('env_id')}\n\n"
@@ -108,6 +141,15 @@ def run_energy(argv: list[str]) -> int:
     atomic_write(out_dir / "report.md", lambda f: f.write(md.encode()))
     bar_chart(estimates, out_dir / "chips.png",
               f"{data.get('agent')} on {data.get('env_id')}: energy per env step")
+    if final_dir.exists():  # replace the previous report of the same chips as a whole
+        old = final_dir.with_name(f".{final_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        final_dir.rename(old)
+        tmp_dir.rename(final_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp_dir.rename(final_dir)
+    out_dir = final_dir
     shown = names or list(estimates)
     for n in shown:
         print(breakdown(estimates[n]))
@@ -144,6 +186,6 @@ def _constrained_eval(run_dir: Path, bits: int, progress: bool
     metrics, res = evaluate_lifetimes(c, agent, device)
     lengths = res.episodes.length
     ep_len = statistics.fmean(lengths) if lengths else float(res.steps)
-    if not math.isfinite(metrics["eval/return_mean"]):
+    if metrics["eval/return_mean"] is None:  # no episode ended (long variants)
         metrics["eval/return_mean"] = math.nan
     return metrics, res.ops, ep_len

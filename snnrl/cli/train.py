@@ -174,6 +174,7 @@ def _train_and_eval(
     bar = _progress(c, c.train.env_steps, "train")
     done_steps = 0
     per_lifetime: list[float] = []
+    rates: list[float] = []
     diverged = None
     last_state = None
     last_res = None
@@ -195,6 +196,7 @@ def _train_and_eval(
         last_res = res
         _, per = last_fraction_return(res.episodes, b, t_life)
         per_lifetime += per
+        rates += res.window_reward_rate
         if res.diverged:
             diverged = res.diverged
             break
@@ -202,8 +204,10 @@ def _train_and_eval(
         bar.close()
     train_time = time.perf_counter() - t0
     metrics: dict[str, Any] = {
-        "train/return_last_10pct": statistics.fmean(per_lifetime) if per_lifetime else math.nan,
-        "train/lifetimes": len(per_lifetime),
+        # null where no episode ended in the window (long variants): see the reward rate
+        "train/return_last_10pct": statistics.fmean(per_lifetime) if per_lifetime else None,
+        "train/reward_rate_last_10pct": statistics.fmean(rates) if rates else None,
+        "train/lifetimes": len(rates),
         "perf/train_sps": done_steps / max(train_time, 1e-9),
         "perf/train_time_s": train_time,
     }
@@ -241,8 +245,8 @@ def _train_and_eval(
         rd.log(eval_rec)
         if mirror is not None:
             mirror.log(eval_rec)
-        if not math.isfinite(metrics.get("eval/return_mean", 0.0)):
-            return out | {"status": "diverged", "reason": "non-finite evaluation return"}
+        if not math.isfinite(metrics["eval/reward_rate_mean"]):
+            return out | {"status": "diverged", "reason": "non-finite evaluation reward"}
     return out | {"status": "ok"}
 
 
@@ -337,32 +341,57 @@ def evaluate_lifetimes(c: TrainConfig, agent: Any, device: torch.device
         if bar is not None:
             bar.close()
     mean, per = last_fraction_return(res.episodes, n, c.lifetime_steps)
-    return {"eval/return_mean": mean,
+    rate = res.window_reward_rate
+    return {"eval/return_mean": mean if per else None,
+            "eval/reward_rate_mean": statistics.fmean(rate) if rate else math.nan,
             "eval/return_std": statistics.pstdev(per) if len(per) > 1 else 0.0,
             "eval/lifetimes": len(per),
             "perf/eval_time_s": time.perf_counter() - t0}, res
 
 
+def _reject_interpolations(node: Any, where: str) -> None:
+    """Refuse ``${...}`` anywhere in a config read back from disk.
+
+    A config snnrl wrote is fully resolved; an interpolation could read the environment
+    (``${oc.env:WANDB_API_KEY}``) when the file came from someone else.
+    """
+    if isinstance(node, dict):
+        for k, v in node.items():
+            _reject_interpolations(v, f"{where}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _reject_interpolations(v, f"{where}[{i}]")
+    elif isinstance(node, str) and "${" in node:
+        raise ConfigError(where.lstrip("."), node, "a resolved value (no ${...} interpolation)")
+
+
 def load_run_config(run_dir: Path) -> TrainConfig:
-    """The validated config of a finished run, from its ``config.yaml`` (data only)."""
-    from omegaconf import OmegaConf as OC
+    """The validated config of a finished run, from its ``config.yaml``, read as data only."""
+    import yaml
 
     from snnrl.agents.registry import AGENT_SCHEMAS
 
     path = run_dir / "config.yaml"
     if not path.is_file():
         raise ConfigError("RUN_DIR", str(run_dir), "a run directory with config.yaml")
-    loaded = OC.load(path)  # OmegaConf parses YAML with a safe loader: no code, no objects
-    name = loaded.get("agent", {}).get("name")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError(str(path), type(e).__name__, "valid YAML") from None
+    if not isinstance(data, dict) or not isinstance(data.get("agent"), dict):
+        raise ConfigError(str(path), type(data).__name__, "a mapping with an 'agent' mapping")
+    _reject_interpolations(data, "")
+    name = data["agent"].get("name")
     if name not in AGENT_SCHEMAS:
         raise ConfigError("agent.name", name, f"one of {sorted(AGENT_SCHEMAS)} in {path}")
-    schema = OC.structured(TrainConfig(agent=AGENT_SCHEMAS[name]()))
+    data.pop("hydra", None)
+    schema = OmegaConf.structured(TrainConfig(agent=AGENT_SCHEMAS[name]()))
     try:
-        merged = OC.merge(schema, OC.masked_copy(loaded, [k for k in loaded if k != "hydra"]))
+        merged = OmegaConf.merge(schema, OmegaConf.create(data))
+        return to_objects(merged)
     except OmegaConfBaseException as e:
-        raise ConfigError(str(path), "...", f"a config snnrl wrote ({str(e).splitlines()[0]})"
-                          ) from None
-    return to_objects(merged)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(str(path), "?", f"a config snnrl train wrote ({first})") from None
 
 
 def _progress(c: TrainConfig, total: int, desc: str) -> Any:
@@ -393,6 +422,9 @@ def _print_results(summary: dict[str, Any], run_dir: Path) -> None:
     for k in ("train/return_last_10pct", "eval/return_mean", "eval/return_std", "perf/train_sps"):
         if k in m and m[k] is not None:
             rows.append((k, f"{m[k]:.1f}"))
+    for k in ("train/reward_rate_last_10pct", "eval/reward_rate_mean"):
+        if m.get(k) is not None:
+            rows.append((k, f"{m[k]:.4f} per step"))
     rows.append(("wall time", f"{summary.get('wall_time_s', 0):.1f} s"))
     rows.append(("run dir", str(run_dir)))
     print("\nsnnrl train: results\n" + _table(rows), flush=True)

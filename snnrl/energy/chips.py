@@ -65,7 +65,19 @@ def _req(d: dict[str, Any], key: str, where: str) -> Any:
     return d[key]
 
 
-def _price(d: Any, where: str) -> Price:
+def _mapping(d: Any, where: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ChipFileError(f"{where}: expected a mapping, got {type(d).__name__}")
+    return d
+
+
+def _optional_int(d: dict[str, Any], key: str, where: str) -> None:
+    v = d[key]
+    if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
+        raise ChipFileError(f"{where}.{key}: expected null or an integer > 0, got {v!r}")
+
+
+def _price(d: Any, where: str, scope: str = "per-term") -> Price:
     if not isinstance(d, dict):
         raise ChipFileError(f"{where}: expected a mapping with value/source/grade")
     value = _req(d, "value", where)
@@ -76,8 +88,11 @@ def _price(d: Any, where: str) -> Price:
     grade = _req(d, "grade", where)
     if grade not in GRADES:
         raise ChipFileError(f"{where}.grade: expected one of {GRADES}, got {grade!r}")
-    return Price(float(value), str(_req(d, "source", where)), grade, str(d.get("scope",
-                                                                                 "per-term")))
+    got_scope = d.get("scope", scope)
+    if got_scope != scope:
+        raise ChipFileError(f"{where}.scope: expected '{scope}' here, got {got_scope!r} (all-in "
+                            "prices go under all_in, never among per-term prices)")
+    return Price(float(value), str(_req(d, "source", where)), grade, scope)
 
 
 def parse_chip(data: Any, where: str) -> Chip:
@@ -88,13 +103,22 @@ def parse_chip(data: Any, where: str) -> Chip:
     kind = _req(data, "kind", where)
     if kind not in KINDS:
         raise ChipFileError(f"{where}.kind: expected one of {KINDS}, got {kind!r}")
-    constraints = _req(data, "constraints", where)
+    constraints = _mapping(_req(data, "constraints", where), f"{where}.constraints")
     for key in ("neurons_per_core", "cores", "max_fan_in", "weight_bits", "on_chip_learning",
                 "graded_inputs"):
         _req(constraints, key, f"{where}.constraints")
+    for key in ("neurons_per_core", "cores", "max_fan_in", "weight_bits"):
+        _optional_int(constraints, key, f"{where}.constraints")
+    for key in ("on_chip_learning", "graded_inputs"):
+        if not isinstance(constraints[key], bool):
+            raise ChipFileError(f"{where}.constraints.{key}: expected true or false")
+    voltage = data.get("voltage_v")
+    if voltage is not None and (isinstance(voltage, bool) or not isinstance(voltage, int | float)
+                                or not 0 < voltage < 10):
+        raise ChipFileError(f"{where}.voltage_v: expected null or a voltage in (0, 10) V")
     prices: dict[str, Price] = {}
     included: dict[str, str] = {}
-    for term, spec in (data.get("prices") or {}).items():
+    for term, spec in _mapping(data.get("prices") or {}, f"{where}.prices").items():
         if term not in TERMS:
             raise ChipFileError(f"{where}.prices.{term}: unknown term; expected one of {TERMS}")
         if isinstance(spec, dict) and "included" in spec:
@@ -107,11 +131,11 @@ def parse_chip(data: Any, where: str) -> Chip:
         if prices:
             raise ChipFileError(f"{where}.all_in: an all-in price cannot be combined with "
                                 "per-term prices (it would count the same energy twice)")
-        all_in = _price(data["all_in"], f"{where}.all_in")
+        all_in = _price(data["all_in"], f"{where}.all_in", scope="all-in")
         applies = _req(data["all_in"], "applies_to", f"{where}.all_in")
         if applies not in TERMS:
             raise ChipFileError(f"{where}.all_in.applies_to: expected one of {TERMS}")
-    static = data.get("static") or {}
+    static = _mapping(data.get("static") or {}, f"{where}.static")
     power = static.get("power_w")
     if power is not None and (not isinstance(power, int | float) or isinstance(power, bool)
                               or not math.isfinite(power) or power < 0):

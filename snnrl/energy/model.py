@@ -55,6 +55,17 @@ class Assumptions:
     """Process that prices the host-side layers (encoder, critic)."""
     deployed_only: str = "only the deployed agent's life is counted; meta-training is excluded"
 
+    def __post_init__(self) -> None:
+        from snnrl.config import ConfigError
+
+        if not (math.isfinite(self.tick_duration_s) and self.tick_duration_s > 0):
+            raise ConfigError("assumptions.tick_duration_s", self.tick_duration_s, "a value > 0")
+        if not (math.isfinite(self.hops_per_spike) and self.hops_per_spike >= 0):
+            raise ConfigError("assumptions.hops_per_spike", self.hops_per_spike, "a value >= 0")
+        if self.static_scope not in ("cores_used", "chip"):
+            raise ConfigError("assumptions.static_scope", self.static_scope,
+                              "'cores_used' or 'chip'")
+
 
 @dataclass
 class Estimate:
@@ -100,8 +111,11 @@ def fit_check(chip: Chip, layers: dict[str, Any]) -> tuple[bool, str, int | None
             return False, f"layer '{name}' is plastic and {chip.name} has no on-chip learning", None
         if info.graded and not c["graded_inputs"]:
             return False, f"layer '{name}' has graded inputs; {chip.name} takes binary spikes", None
-        if c["max_fan_in"] is not None and info.fan_in > c["max_fan_in"]:
-            return False, f"layer '{name}' fan-in {info.fan_in} > {c['max_fan_in']}", None
+        # a layer and its `_lateral` connections feed the same neurons: their fan-ins add up
+        fan_in = info.fan_in if name.endswith("_lateral") else info.fan_in + sum(
+            other.fan_in for n, other in on_chip.items() if n == f"{name}_lateral")
+        if c["max_fan_in"] is not None and fan_in > c["max_fan_in"]:
+            return False, f"layer '{name}' fan-in {fan_in} > {c['max_fan_in']}", None
     neurons = sum(info.neurons for n, info in on_chip.items() if not n.endswith("_lateral"))
     cap = (c["neurons_per_core"] or math.inf) * (c["cores"] or math.inf)
     if neurons > cap:
@@ -171,10 +185,15 @@ def estimate(chip: Chip, ops: dict[str, dict[str, float]], layers: dict[str, Any
     elif chip.static_power_w is None:
         unpriced.add("static")
     else:
-        share = 1.0
-        if assume.static_scope == "cores_used" and chip.constraints["cores"]:
-            share = cores_used(chip, layers) / chip.constraints["cores"]
-        est.static_J = chip.static_power_w * share * ticks * assume.tick_duration_s
+        n_cores = chip.constraints["cores"]
+        used = cores_used(chip, layers)
+        if chip.static_per == "core":  # the file gives watts per core
+            power = chip.static_power_w * (used if assume.static_scope == "cores_used"
+                                           else (n_cores or 1))
+        else:  # watts per chip: the cores the network uses take their share of it
+            share = used / n_cores if assume.static_scope == "cores_used" and n_cores else 1.0
+            power = chip.static_power_w * share
+        est.static_J = power * ticks * assume.tick_duration_s
     est.unpriced = sorted(unpriced)
     est.lower_bound = bool(unpriced)
     return est

@@ -116,9 +116,8 @@ class GymAdapter(BatchedEnv):
         done = np.logical_or(terminated, truncated)
         if self.mode == AutoresetMode.SAME_STEP:
             final = np.array(obs, copy=True)
-            if done.any():
-                for i in np.flatnonzero(done):
-                    final[i] = info["final_obs"][i]
+            if done.any():  # Gymnasium gives an object array holding None where not done
+                final[done] = np.stack(info["final_obs"][done])
         else:  # DISABLED: reset the finished envs ourselves, in this same step
             final = np.array(obs, copy=True)
             if done.any():

@@ -55,8 +55,10 @@ def make_env(cfg: Any, num_envs: int, device: torch.device | str = "cpu") -> Bat
 
         if cfg.id not in gym.registry:
             raise ConfigError("env.id", cfg.id, "a registered Gymnasium id")
-        return GymAdapter(cfg.id, num_envs=num_envs, device=device,
-                          max_episode_steps=cfg.max_episode_steps, **kwargs)
+        # Gymnasium reads max_episode_steps=None as "the registered limit" and -1 as "none"
+        limit = -1 if cfg.max_episode_steps is None else cfg.max_episode_steps
+        return GymAdapter(cfg.id, num_envs=num_envs, device=device, max_episode_steps=limit,
+                          **kwargs)
     try:
         env = factory(num_envs=num_envs, max_episode_steps=cfg.max_episode_steps, device=device,
                       **kwargs)

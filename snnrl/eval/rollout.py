@@ -50,6 +50,9 @@ class RolloutResult:
     steps: int
     diverged: str | None = None
     ops: dict[str, dict[str, float]] = field(default_factory=dict)
+    window_reward_rate: list[float] = field(default_factory=list)
+    """Per lifetime: mean reward per step over the last 10% of the lifetime (defined even for
+    envs whose episodes never end inside a lifetime, such as the long variants)."""
     """Mean operation counts per env step and lifetime, by layer (empty if not counted)."""
 
 
@@ -108,6 +111,8 @@ def run_lifetimes(
     first_episode = 0
     diverged = None
     totals = OpTotals()
+    window_start = steps - int(round(0.1 * steps))
+    window_reward = torch.zeros(b, dtype=torch.float64, device=device)
     t = 0
     for t in range(1, steps + 1):
         action, state, stats, ops = agent.act(state, obs, generator)
@@ -119,6 +124,8 @@ def run_lifetimes(
         totals.add(lops)
         totals.step()
         ep_ret += out.reward
+        if t > window_start:
+            window_reward += out.reward
         ep_len += 1
         done = out.done
         for k, v in (stats | lstats).items():  # accumulated on device: no sync per step
@@ -146,5 +153,7 @@ def run_lifetimes(
                 break
             if diverged:
                 break
+    window = max(t - window_start, 0)
+    rate = (window_reward / window).tolist() if window else []
     return RolloutResult(episodes=log, state=state, steps=t, diverged=diverged,
-                         ops=totals.per_step())
+                         ops=totals.per_step(), window_reward_rate=rate)

@@ -88,11 +88,12 @@ def test_energy_command_writes_the_report(run_dir: Path, capsys: pytest.CaptureF
     assert "op   synaptic_op" in out and "layer actor" in out, "breakdown by op and by layer"
     assert "chip-constrained (8-bit weights)" in out
 
-    energy = run_dir / "energy"
+    energy = run_dir / "energy" / "chips-loihi"  # a subset never overwrites the full report
     for name in ("report.json", "report.md", "chips.png"):
         assert (energy / name).is_file(), name
     assert (energy / "chips.png").read_bytes()[:8] == PNG
-    assert not [p for p in energy.iterdir() if p.name.startswith(".") or ".tmp" in p.name]
+    assert not [p for p in energy.parent.iterdir() if p.name.startswith(".")
+                or ".tmp" in p.name], "temporary directories left behind"
     report = json.loads((energy / "report.json").read_text())
     assert set(report["chips"]) == {"loihi"}
     loihi = report["chips"]["loihi"]
@@ -171,3 +172,22 @@ def test_corrupt_counts_file_is_one_line(run_dir: Path,
     (run_dir / "energy_counts.json").write_text(json.dumps({"layers": {}}))
     assert main(["energy", str(run_dir), "--no-eval"]) == 2
     _one_error_line(capsys)
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["assumptions"].update(tick_duration=1.0),
+    lambda d: d["assumptions"].update(static_scope="galaxy"),
+    lambda d: d.update(episode_length=float("nan")),
+    lambda d: d["ops_per_step"]["actor"].update(synops_ac=-1),
+    lambda d: d["layers"]["actor"].update(colour="red"),
+])
+def test_energy_rejects_a_malformed_counts_file(run_dir: Path, edit,  # noqa: ANN001
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = run_dir / "energy_counts.json"
+    d = json.loads(path.read_text())
+    edit(d)
+    path.write_text(json.dumps(d))
+    assert main(["energy", str(run_dir), "--no-eval"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnrl: error:")
+    assert not (run_dir / "energy").exists()

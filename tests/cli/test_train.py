@@ -208,3 +208,44 @@ def test_crashed_run_is_recorded_as_failed(tmp_path: Path,
         run(out)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "failed" and "boom" in summary["reason"]
+
+
+def test_long_variant_without_episode_ends_scores_the_reward_rate(tmp_path: Path) -> None:
+    """maze_lifetime never ends an episode inside a lifetime: not diverged, reward rate set."""
+    out = tmp_path / "run"
+    code = main(["train", "env=maze_lifetime", "lifetime_steps=40", "train.env_steps=80",
+                 "train.num_envs=2", "train.log_every=20", "eval.lifetimes=2", "progress=false",
+                 f"hydra.run.dir={out}"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "ok"
+    m = summary["metrics"]
+    assert m["train/return_last_10pct"] is None and m["eval/return_mean"] is None
+    assert m["train/reward_rate_last_10pct"] >= 0 and m["eval/reward_rate_mean"] >= 0
+
+
+def test_reward_rate_is_the_window_mean(tmp_path: Path) -> None:
+    """Cart-pole pays 1 per step: the reward rate of every window is exactly 1."""
+    assert run(tmp_path / "r") == 0
+    m = json.loads((tmp_path / "r" / "summary.json").read_text())["metrics"]
+    assert m["train/reward_rate_last_10pct"] == 1.0 and m["eval/reward_rate_mean"] == 1.0
+
+
+def test_run_config_is_read_back_as_data(tmp_path: Path) -> None:
+    from snnrl.cli.train import load_run_config
+    from snnrl.config import ConfigError
+
+    out = tmp_path / "run"
+    assert run(out, "seed=4") == 0
+    assert load_run_config(out).seed == 4
+    text = (out / "config.yaml").read_text()
+    (out / "config.yaml").write_text(text.replace("id: snnrl/CartPole-v1",
+                                                  "id: ${oc.env:HOME}"))
+    with pytest.raises(ConfigError, match="interpolation"):
+        load_run_config(out)
+    (out / "config.yaml").write_text("agent: [1, 2]\n")
+    with pytest.raises(ConfigError, match="agent"):
+        load_run_config(out)
+    (out / "config.yaml").write_text("!!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(ConfigError):
+        load_run_config(out)

@@ -207,3 +207,41 @@ def test_load_chips_unknown_name_lists_the_alternatives() -> None:
     msg = str(e.value)
     assert "nope" in msg and "loihi" in msg and "truenorth" in msg
     assert sorted(load_chips(["truenorth", "loihi"])) == ["loihi", "truenorth"]
+
+
+@pytest.mark.parametrize(("path", "value", "key"), [
+    (("prices",), [1, 2], "prices"),
+    (("static",), [1], "static"),
+    (("constraints",), None, "constraints"),
+    (("constraints", "weight_bits"), "8", "weight_bits"),
+    (("constraints", "on_chip_learning"), "yes", "on_chip_learning"),
+    (("voltage_v",), 750, "voltage_v"),
+    (("prices", "synaptic_op", "scope"), "all-in", "scope"),
+])
+def test_parse_chip_rejects_malformed_fields_with_one_error(path: tuple[str, ...], value: Any,
+                                                            key: str) -> None:
+    d = _loihi_data()
+    node = d
+    for k in path[:-1]:
+        node = node[k]
+    node[path[-1]] = value
+    with pytest.raises(ChipFileError, match=key):
+        parse_chip(d, "bad.yaml")
+
+
+def test_static_power_per_core_is_charged_per_core_used() -> None:
+    from snnrl.energy.model import Assumptions, estimate
+    from snnrl.networks import LayerInfo
+
+    per_chip = parse_chip(_loihi_data(), "loihi.yaml")
+    d = _loihi_data()
+    d["static"] = {"power_w": 0.104 / 128, "per": "core", "source": "test", "grade": "derived"}
+    per_core = parse_chip(d, "loihi_core.yaml")
+    layers = {"a": LayerInfo("chip", 20, 61, False, False)}
+    ops = {"a": {"neuron_updates_idle": 160.0, "ticks": 8.0}}
+    host = per_chip
+    e_chip = estimate(per_chip, ops, layers, host, Assumptions())
+    e_core = estimate(per_core, ops, layers, host, Assumptions())
+    assert e_core.static_J == pytest.approx(e_chip.static_J, rel=1e-12)
+    whole = estimate(per_core, ops, layers, host, Assumptions(static_scope="chip"))
+    assert whole.static_J == pytest.approx(128 * e_core.static_J, rel=1e-12)

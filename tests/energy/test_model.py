@@ -217,6 +217,11 @@ def test_capacity_and_fan_in_limits() -> None:
     ok, reason, _ = fit_check(LOIHI, {"a": chip_layer(fan_in=4097)})
     assert not ok and "fan-in" in reason
     assert not fit_check(TRUENORTH, {"a": chip_layer(fan_in=257)})[0]
+    # the lateral inputs reach the same neurons: 250 + 10 > 256 does not fit TrueNorth
+    assert fit_check(TRUENORTH, {"a": chip_layer(fan_in=250)})[0]
+    ok, reason, _ = fit_check(TRUENORTH, {"a": chip_layer(fan_in=250),
+                                          "a_lateral": chip_layer(fan_in=10)})
+    assert not ok and "260" in reason
     assert cores_used(LOIHI, {"a": chip_layer(neurons=1025)}) == 2
 
 
