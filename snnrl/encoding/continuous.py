@@ -52,6 +52,22 @@ def _as_bound(x: float | Sequence[float] | Tensor, like: Tensor, n: int, name: s
     return t
 
 
+def _check_order(low: object, high: object, lo: Tensor, hi: Tensor, strict: bool) -> None:
+    """Raise unless ``high > low`` (``>=`` if not strict), checked only for non-tensor bounds.
+
+    Python numbers and sequences are compared on the host, from CPU copies; tensor bounds are
+    trusted (checked once where they are built), since comparing them would read a device
+    tensor back to the host: a synchronisation on every call.
+    """
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        return
+    lo_h = torch.as_tensor(low, dtype=torch.float64).expand(lo.shape)
+    hi_h = torch.as_tensor(high, dtype=torch.float64).expand(hi.shape)
+    if not bool((hi_h > lo_h).all() if strict else (hi_h >= lo_h).all()):
+        raise ValueError("every high must exceed its low" if strict
+                         else "every high must be >= its low")
+
+
 def population_rates(counts: Tensor, n_actions: int, ticks: int) -> Tensor:
     """Rates ``r = n / T`` of ``A`` populations: ``[B, A * P]`` counts → ``[B, A, P]``.
 
@@ -78,13 +94,20 @@ def squash(u: Tensor, low: float | Sequence[float] | Tensor,
            high: float | Sequence[float] | Tensor) -> Tensor:
     """``low + (high - low) * (tanh(u) + 1) / 2`` per action dimension: ``[B, A]`` → ``[B, A]``.
 
+    Bounds given as Python numbers or sequences are checked (``high >= low``, on the host) on
+    every call and copied to ``u``'s device. Tensor bounds are not checked here, because that
+    would synchronise with the device on every step: build them once, on ``u``'s device, and
+    check them there (for instance against the env's action space).
+
+    Raises:
+        ValueError: a bound of the wrong size, or a non-tensor ``high`` below its ``low``.
+
     >>> squash(torch.tensor([[0.0, 100.0]]), -1.0, 1.0)
     tensor([[0., 1.]])
     """
     lo = _as_bound(low, u, u.shape[-1], "low")
     hi = _as_bound(high, u, u.shape[-1], "high")
-    if not bool((hi >= lo).all()):
-        raise ValueError("every high must be >= its low")
+    _check_order(low, high, lo, hi, strict=False)
     return lo + (hi - lo) * (torch.tanh(u) + 1.0) * 0.5
 
 
@@ -124,7 +147,7 @@ def popsan_action(
         ticks: ticks per env step.
         weight: ``[A, P]`` or ``[B, A, P]`` readout weights.
         bias: ``[A]`` or ``[B, A]`` biases, or None.
-        low: action lower bounds (scalar or ``[A]``).
+        low: action lower bounds (scalar or ``[A]``); tensors are not checked (:func:`squash`).
         high: action upper bounds (scalar or ``[A]``).
 
     Returns:
@@ -144,14 +167,26 @@ def preferred_values(
     high: float | Sequence[float] | Tensor,
     pop_size: int,
     n_actions: int | None = None,
+    *,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """Preferred values spread evenly over ``[low_i, high_i]``: ``[A, P]`` (end points included).
+
+    Built once per agent, so the bounds are checked here (``high > low``; a one-off device sync
+    when they are device tensors).
 
     Args:
         low: lower bounds, scalar or ``[A]``.
         high: upper bounds, scalar or ``[A]``.
         pop_size: neurons per population ``P`` (>= 2).
         n_actions: ``A`` when both bounds are scalars (default 1).
+        device: device of the result; by default that of a tensor bound, else the CPU.
+        dtype: floating dtype of the result.
+
+    Raises:
+        ValueError: ``pop_size < 2``, a bound of the wrong size, or a ``high`` not above its
+            ``low``.
 
     >>> preferred_values(-1.0, 1.0, 3, n_actions=2)
     tensor([[-1.,  0.,  1.],
@@ -159,14 +194,19 @@ def preferred_values(
     """
     if pop_size < 2:
         raise ValueError(f"pop_size must be >= 2, got {pop_size}")
-    lo = torch.as_tensor(low, dtype=torch.float32)
-    hi = torch.as_tensor(high, dtype=torch.float32)
+    if device is None:
+        device = next((b.device for b in (low, high) if isinstance(b, Tensor)), "cpu")
+    lo = torch.as_tensor(low, dtype=dtype, device=device)
+    hi = torch.as_tensor(high, dtype=dtype, device=device)
     n = max(lo.numel() if lo.ndim else 1, hi.numel() if hi.ndim else 1, n_actions or 1)
     lo = _as_bound(lo, lo, n, "low")
     hi = _as_bound(hi, hi, n, "high")
-    if not bool((hi > lo).all()):
-        raise ValueError("every high must exceed its low")
-    frac = torch.linspace(0.0, 1.0, pop_size)
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        if not bool((hi > lo).all()):  # built once per agent: this sync is not per step
+            raise ValueError("every high must exceed its low")
+    else:
+        _check_order(low, high, lo, hi, strict=True)
+    frac = torch.linspace(0.0, 1.0, pop_size, dtype=dtype, device=lo.device)
     return lo[:, None] + (hi - lo)[:, None] * frac[None, :]
 
 
@@ -177,7 +217,9 @@ def population_vector(
 
     Args:
         rates: ``[B, A, P]`` non-negative rates (or counts: the result is scale-free).
-        preferred: ``[A, P]`` preferred values.
+        preferred: ``[A, P]`` preferred values; moved to the rates' device and dtype (build
+            them there once, with :func:`preferred_values`'s ``device``/``dtype``, to avoid a
+            copy per call).
         default: action where a population is silent (scalar or ``[A]``); the mean of the
             population's preferred values (the middle of the range) if omitted.
 
@@ -192,7 +234,7 @@ def population_vector(
     if preferred.shape != rates.shape[-2:]:
         raise ValueError(f"preferred must be [A, P] = {tuple(rates.shape[-2:])}, "
                          f"got {tuple(preferred.shape)}")
-    pref = preferred.to(rates.dtype)
+    pref = preferred.to(rates)
     total = rates.sum(-1)  # [B, A]
     silent = total <= 0
     num = (rates * pref).sum(-1)

@@ -181,6 +181,10 @@ class FixedObsNormalisation(gym.ObservationWrapper, gym.utils.RecordConstructorA
         return np.clip((observation - self.mean) / self.scale, -self.clip, self.clip)
 
 
+LEG_STREAM_SALT = 0x1E6_C819
+"""Second entropy word of :class:`CrippledLeg`'s generator: keeps it off MuJoCo's noise stream."""
+
+
 class CrippledLeg(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Zero one leg's joint torques from step ``cripple_at`` of each lifetime on.
 
@@ -193,10 +197,15 @@ class CrippledLeg(gym.Wrapper, gym.utils.RecordConstructorArgs):
     **Lifetime boundaries.** A ``reset`` starts a lifetime when ``options["lifetime_start"]`` is
     given (its value decides), else when it carries a seed, or when it is the first reset after
     construction. A lifetime's start zeroes :attr:`lifetime_step` and picks the leg: ``leg`` if an
-    int, else uniformly among the four from the wrapper's own generator (re-seeded from the
-    reset's seed when there is one, so a seeded lifetime is reproducible, and independent of
-    MuJoCo's reset noise); with probability ``intact_prob`` no leg is crippled in that lifetime
+    int, else uniformly among the four from the wrapper's own generator; with probability
+    ``intact_prob`` no leg is crippled in that lifetime
     (:attr:`crippled_leg` = -1). A plain ``reset()`` (an autoreset inside a lifetime) keeps both.
+
+    **Seeding.** A seeded reset re-seeds that generator from
+    ``SeedSequence([seed, LEG_STREAM_SALT])``, so a seeded lifetime is reproducible. It is not
+    ``default_rng(seed)``: Gymnasium seeds MuJoCo's reset noise with ``PCG64(SeedSequence(seed))``,
+    which is that same stream, and the leg would then be a function of the initial pose (with
+    ``intact_prob=0.5``, intact exactly when the torso's x offset is negative).
 
     **What Schmidgall's public code does** (SamuelSchmidgall/ES-OnlineMetaLearning, read, not
     copied; ``pybullet_envs/gym_locomotion_envs.py``, ``CrippledAntBulletEnv``): a PyBullet Ant
@@ -263,7 +272,7 @@ class CrippledLeg(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def _start_lifetime(self, seed: int | None) -> None:
         if seed is not None:
-            self._rng = np.random.default_rng(seed)
+            self._rng = np.random.default_rng(np.random.SeedSequence([seed, LEG_STREAM_SALT]))
         intact = self._rng.random() < self.intact_prob  # both drawn always: a fixed stream
         drawn = int(self._rng.integers(len(LEGS)))
         leg = drawn if self.leg_choice == "random" else int(self.leg_choice)

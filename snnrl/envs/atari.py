@@ -32,7 +32,10 @@ Rewards
 
 Starting State / Episode End
     As in MinAtar, with its defaults: sticky actions with probability 0.1 and difficulty ramping
-    on (Young & Tian 2019). MinAtar has **no time limit**, except Freeway's own 2500-frame game
+    on (Young & Tian 2019). A seeded reset (a lifetime's start) also clears MinAtar's
+    sticky-action memory (``last_action`` back to 0, its value at construction), which MinAtar's
+    own ``reset(seed)`` keeps, so ``reset(seed)`` restarts the env exactly; autoresets keep it,
+    as in MinAtar. MinAtar has **no time limit**, except Freeway's own 2500-frame game
     clock, a game rule that *terminates* the episode (it stays in the long variant). With
     ``max_episode_steps=None`` nothing else ends an episode; an integer adds Gymnasium's
     ``TimeLimit`` (truncation). One MinAtar step is one frame (no frame skip).
@@ -202,6 +205,22 @@ def _register_minatar() -> None:
         minatar.gym.register_envs()
 
 
+class _SeededResetClearsStickyAction(gym.Wrapper):
+    """A seeded ``reset`` also forgets MinAtar's sticky-action memory (module level: picklable).
+
+    ``minatar.Environment.act`` repeats ``last_action`` with probability ``sticky_action_prob``,
+    and neither its ``seed`` nor its ``reset`` clears it, so a seeded reset would not restart the
+    env: a new lifetime's first sticky repeats would replay the previous one's last action.
+    Unseeded resets (the vector env's autoresets) keep it, as MinAtar itself does.
+    """
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset; with a seed, also set the game's ``last_action`` back to its initial 0."""
+        if seed is not None:
+            self.env.unwrapped.game.last_action = 0  # type: ignore[attr-defined]
+        return self.env.reset(seed=seed, options=options)
+
+
 def _channels_first(obs: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(obs, -1, 0), dtype=np.float32)
 
@@ -225,6 +244,7 @@ def _minatar_env(
         )
     h, w, c = env.observation_space.shape  # type: ignore[misc]
     space = gym.spaces.Box(0.0, 1.0, (c, h, w), np.float32)
+    env = _SeededResetClearsStickyAction(env)
     return gym.wrappers.TransformObservation(env, _channels_first, space)
 
 

@@ -27,12 +27,20 @@ into a wall or pillar leaves the agent where it is (reward ``-wall_penalty``, 0 
 | 0–8 | 3×3 walls around the agent, row-major from the upper-left (1 wall, 0 free) | {0, 1} |
 | 9 | unused, always 0 (kept so the layout matches the reference code) | 0 |
 | 10 | bias, always 1 | 1 |
-| 11 | time in the block: (steps since the block began) / ``block_steps`` | [0, 1) |
+| 11 | time in the block: (steps since the block began) / ``block_steps`` | [0, 1] |
 | 12 | the reward of the previous step (0 at the start of an episode) | {−wall_penalty, 0, 10} |
 | 13–16 | one-hot of the previous action (action 0 at the start of an episode) | {0, 1} |
 
 Index 4 is the agent's own cell (always 0). At the start of an episode the previous action is
 shown as 0 ("up"), as in the reference code, whose action buffer starts at zeros.
+
+The time input is ``numstep / eplen`` of the reference: 0 on an episode's (or block's) first
+observation, ``(block_steps - 1) / block_steps`` on its last decision. It reaches 1 only in the
+final observation of a truncated episode (``info["final_obs"]``), which shows the time *after*
+the last step, as for any other step, rather than the 0 of the next episode's start (the
+reference has no observation after its last step; a critic bootstrapping from it should see no
+time left in the block). A block boundary inside an episode (lifetime variant) starts a new
+block, so there the time input wraps to 0.
 
 ## Rewards
 ``+10`` on the step that enters the reward cell (the agent is then teleported); ``-wall_penalty``
@@ -45,7 +53,9 @@ other than the reward cell (possibly the centre, possibly where the agent was).
 
 ## Episode End
 Never terminates; truncation after ``max_episode_steps`` (200). In the batched env, finished envs
-autoreset in the same step (see :mod:`snnrl.envs.protocol`). All envs of a batch share one clock
+autoreset in the same step (see :mod:`snnrl.envs.protocol`); the ended episode's last
+observation, ``info["final_obs"]``, shows the time reached by its last step (1 when the episode
+ends with a block). All envs of a batch share one clock
 (episodes have one fixed length and never end early), so block boundaries and resets happen for
 the whole batch at once and need no device-to-host synchronisation.
 
@@ -277,11 +287,19 @@ class TorchMaze(BatchedEnv):
 
     # --- observation -------------------------------------------------------------------------
 
-    def _observe(self) -> Tensor:
-        """The 17 inputs of every env, ``[B, 17]`` float32."""
+    def _observe(self, episode_end: bool = False) -> Tensor:
+        """The 17 inputs of every env, ``[B, 17]`` float32.
+
+        With ``episode_end`` (the final observation of a truncated episode) no new block
+        follows, so the time input counts the steps of the block so far in ``(0, 1]`` instead
+        of wrapping to 0 at a block boundary.
+        """
         b = self.num_envs
         local = self._wall[self.pos[:, None] + self._view].float()  # [B, 9]
-        t = (self.elapsed % self.block_steps) / self.block_steps
+        if episode_end:
+            t = ((self.elapsed - 1) % self.block_steps + 1) / self.block_steps
+        else:
+            t = (self.elapsed % self.block_steps) / self.block_steps
         const = (self._const + t * self._time_unit).expand(b, 3)  # unused, bias, time
         onehot = torch.nn.functional.one_hot(self.prev_action, NUM_ACTIONS).float()  # [B, 4]
         return torch.cat((local, const, self.prev_reward[:, None], onehot), 1)
@@ -330,7 +348,7 @@ class TorchMaze(BatchedEnv):
         truncated_now = limit is not None and self.elapsed >= limit
         truncated = torch.full((self.num_envs,), truncated_now, device=self.device)
         terminated = torch.zeros_like(truncated)
-        final_obs = self._observe()
+        final_obs = self._observe(episode_end=truncated_now)
         if self.autoreset and truncated_now:
             self._start_episode()
             obs = self._observe()
@@ -367,7 +385,10 @@ class MazeEnv(gym.Env):
     Truncation comes from the ``TimeLimit`` that ``gym.make`` adds (``max_episode_steps=200``);
     ``gym.make("snnrl/Maze-v0", max_episode_steps=N)`` makes a longer lifetime of
     ``block_steps`` blocks. The dynamics are :class:`TorchMaze`'s with ``num_envs=1``: the same
-    seed and actions give the same observations and rewards.
+    seed and actions give the same observations and rewards, except the time input of the
+    observation on which the ``TimeLimit`` truncates at the end of a block: the env cannot see
+    that wrapper, so it shows the next block's 0 where :class:`TorchMaze`'s ``final_obs`` (and
+    :class:`MazeVectorEnv`'s) shows 1.
 
     Args:
         render_mode: unused (no rendering).

@@ -96,6 +96,8 @@ def test_preferred_values_golden():
         preferred_values(-1.0, 1.0, 1)
     with pytest.raises(ValueError, match="high"):
         preferred_values(1.0, -1.0, 3)
+    with pytest.raises(ValueError, match="high"):
+        preferred_values(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 1.0]), 3)
 
 
 def test_population_vector_golden_and_silent_default():
@@ -149,3 +151,61 @@ def test_functions_do_not_mutate_inputs_and_gradients_flow():
     a.sum().backward()
     assert w.grad is not None and bool(w.grad.abs().sum() > 0)
     assert b.grad is not None and bool(b.grad.abs().sum() > 0)
+
+
+def test_population_vector_follows_the_rates_device_and_dtype():
+    # meta tensors carry device and dtype but no data: a CPU tensor mixed in, or a host sync
+    # (bool() of a tensor), raises
+    meta = torch.device("meta")
+    rates = torch.empty(4, 2, 3, device=meta)
+    for pref in (preferred_values(-1.0, 1.0, 3, n_actions=2),
+                 preferred_values(-1.0, 1.0, 3, n_actions=2, device=meta)):
+        out = population_vector(rates, pref)
+        assert out.device == meta and out.shape == (4, 2)
+    assert preferred_values([-1.0, 0.0], 1.0, 3, device=meta).device == meta
+    c64 = preferred_values([-1.0, 0.0], [1.0, 4.0], 3, dtype=torch.float64)
+    assert c64.dtype == torch.float64
+    r64 = torch.tensor([[[0.2, 0.0, 0.6], [0.0, 1.0, 0.0]]], dtype=torch.float64)
+    out = population_vector(r64, c64)
+    assert out.dtype == torch.float64
+    torch.testing.assert_close(out, torch.tensor([[0.5, 2.0]], dtype=torch.float64))
+    # float32 preferred values are cast to the rates' dtype as well
+    assert population_vector(r64, preferred_values([-1.0, 0.0], [1.0, 4.0], 3)).dtype \
+        == torch.float64
+
+
+def test_squash_does_not_read_tensor_bounds_back_to_the_host():
+    meta = torch.device("meta")
+    u = torch.empty(4, 2, device=meta)
+    lo, hi = torch.full((2,), -1.0, device=meta), torch.ones(2, device=meta)
+    assert squash(u, lo, hi).device == meta
+    assert squash(u, -1.0, [1.0, 2.0]).device == meta  # Python bounds are checked on the host
+    with pytest.raises(ValueError, match="high"):
+        squash(u, [0.0, 0.0], [1.0, -1.0])
+    assert popsan_action(torch.empty(4, 2 * 3, device=meta), 4, torch.empty(2, 3, device=meta),
+                         None, lo, hi).device == meta
+
+
+@pytest.mark.gpu
+def test_decoders_on_cuda_without_host_syncs():
+    cuda = torch.device("cuda")
+    g = torch.Generator().manual_seed(6)
+    counts = torch.randint(0, 5, (8, 2 * 4), generator=g).float()
+    w = torch.randn(2, 4, generator=g)
+    low, high = torch.tensor([-1.0, 0.0]), torch.tensor([1.0, 2.0])
+    c = preferred_values(low, high, 4)
+    want_pv = population_vector(population_rates(counts, 2, 4), c)
+    want_pop = popsan_action(counts, 4, w, None, low, high)
+    counts, w, low, high = counts.to(cuda), w.to(cuda), low.to(cuda), high.to(cuda)
+    c_cuda = preferred_values(low, high, 4, device=cuda)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        pv = population_vector(population_rates(counts, 2, 4), c_cuda)
+        pop = popsan_action(counts, 4, w, None, low, high)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    torch.testing.assert_close(pv.cpu(), want_pv)
+    torch.testing.assert_close(pop.cpu(), want_pop)
+    # CPU preferred values with CUDA rates: moved to the rates' device
+    torch.testing.assert_close(population_vector(population_rates(counts, 2, 4), c).cpu(), want_pv)

@@ -287,6 +287,27 @@ def test_random_leg_is_seeded_per_lifetime_and_leaves_the_ant_alone():
     batch.close()
 
 
+def test_crippling_draws_are_not_a_function_of_mujocos_reset_noise():
+    # Gymnasium seeds MuJoCo's noise with PCG64(SeedSequence(seed)), the same stream as
+    # np.random.default_rng(seed); a wrapper generator seeded that way makes "intact" equal to
+    # "the torso's first noise draw is < 0.5", i.e. to the sign of the initial x offset.
+    env = make_ant_env(cripple={"cripple_at": 0, "leg": "random", "intact_prob": 0.5})
+    w = _cripple_wrapper(env)
+    intact, left, same_stream, legs, same_legs = [], [], [], [], []
+    for s in range(32):
+        env.reset(seed=s)
+        intact.append(w.crippled_leg == -1)
+        left.append(bool(env.unwrapped.data.qpos[0] < env.unwrapped.init_qpos[0]))
+        mujoco_like = np.random.default_rng(s)
+        same_stream.append(bool(mujoco_like.random() < 0.5))
+        legs.append(w.crippled_leg)
+        same_legs.append(-1 if same_stream[-1] else int(mujoco_like.integers(len(LEGS))))
+    assert 0 < sum(intact) < 32
+    assert intact != left
+    assert intact != same_stream
+    assert legs != same_legs
+
+
 @pytest.mark.parametrize(("p", "expect_intact"), [(1.0, True), (0.0, False)])
 def test_intact_prob_extremes(p, expect_intact):
     env = make_ant_env(cripple={"cripple_at": 0, "leg": 1, "intact_prob": p})
@@ -314,7 +335,7 @@ def test_crippled_leg_refuses_an_env_without_ant_legs():
 
 
 @pytest.mark.parametrize(("name", "limit"), [("ant", 1000), ("ant_long", None),
-                                             ("ant_crippled", 1000)])
+                                             ("ant_crippled", 1000), ("ant_crippled_long", None)])
 def test_env_configs_compose_and_build(name, limit, monkeypatch):
     from hydra import compose, initialize_config_dir
 
@@ -335,6 +356,9 @@ def test_env_configs_compose_and_build(name, limit, monkeypatch):
     assert env.env_id == "Ant-v5" and env.num_envs == 2
     obs, _ = env.reset(seed=0)
     assert obs.shape == (2, OBS_DIM)
-    crippled = env.venv.get_attr("crippled_leg") if name == "ant_crippled" else None
-    assert crippled is None or all(0 <= leg <= 3 for leg in crippled)
+    if name.startswith("ant_crippled"):
+        assert cfg.kwargs["cripple_at"] == 500 and cfg.kwargs["leg"] == "random"
+        assert all(0 <= leg <= 3 for leg in env.venv.get_attr("crippled_leg"))
+    limits = env.venv.get_attr("spec")
+    assert all(s.max_episode_steps == limit for s in limits)
     env.close()

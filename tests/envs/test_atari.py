@@ -171,6 +171,27 @@ def test_minatar_seeded_determinism():
     assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))
 
 
+def test_minatar_seeded_reset_restarts_the_sticky_action_memory():
+    # MinAtar's Environment.last_action survives reset(seed): without clearing it, a lifetime's
+    # first sticky repeats would replay the previous lifetime's last action.
+    n = 8
+    env = make_minatar("breakout", num_envs=n, sticky_action_prob=0.5)
+    actions = torch.randint(0, 3, (25, n), generator=torch.Generator().manual_seed(0))
+
+    def lifetime() -> list[torch.Tensor]:
+        obs, _ = env.reset(seed=3)
+        frames = [obs]
+        for a in actions:
+            out = env.step(a)
+            frames += [out.obs, out.reward, out.done, out.info["final_obs"]]
+        return frames
+
+    first = lifetime()
+    second = lifetime()  # the last actions of `first` are mostly non-zero
+    assert all(torch.equal(x, y) for x, y in zip(first, second, strict=True))
+    env.close()
+
+
 def test_minatar_time_limit_and_long_variant():
     env = make_minatar("freeway", num_envs=2, max_episode_steps=3)
     env.reset(seed=0)
@@ -371,8 +392,20 @@ ATARI_CONFIGS = [
     "pong",
     "breakout",
     "pong_long",
+    "breakout_long",
     "minatar_breakout_long",
 ]
+
+
+def test_config_comments_name_their_own_long_variant():
+    import re
+
+    from snnrl.cli.app import conf_dir
+
+    for name in (n for n in ATARI_CONFIGS if not n.endswith("_long")):
+        text = (conf_dir() / "env" / f"{name}.yaml").read_text()
+        named = set(re.findall(r"\b(\w+)_long\b", text))
+        assert named <= {name}, f"{name}.yaml names the long variant of {named - {name}}"
 
 
 def test_configs_compose_and_build_through_make_env(monkeypatch):

@@ -301,10 +301,10 @@ def test_episode_is_200_steps_truncated_not_terminated():
 
 
 def test_same_step_autoreset_with_final_obs():
-    # A twin without time limit or autoreset draws the same random numbers up to step 200:
-    # its observation there is the batched env's final_obs.
+    # A twin without autoreset draws the same random numbers up to step 200: its observation
+    # there is the batched env's final_obs.
     env = TorchMaze(num_envs=8, size=9, max_episode_steps=200)
-    twin = TorchMaze(num_envs=8, size=9, max_episode_steps=None, autoreset=False)
+    twin = TorchMaze(num_envs=8, size=9, max_episode_steps=200, autoreset=False)
     env.reset(seed=5)
     twin.reset(seed=5)
     g = torch.Generator().manual_seed(5)
@@ -321,6 +321,31 @@ def test_same_step_autoreset_with_final_obs():
     assert not torch.equal(out.info["final_obs"], out.obs)
     assert torch.all(env.pos == env.centre) and env.elapsed == 0
     assert not (env.goal == env.centre).any()
+
+
+@pytest.mark.parametrize(
+    ("limit", "block", "end_time"), [(200, 200, 1.0), (100, 50, 1.0), (120, 50, 20 / 50)]
+)
+def test_final_obs_shows_the_time_reached_by_the_last_step(limit, block, end_time):
+    # The last observation of a truncated episode is what the agent sees after its last step:
+    # the time input has counted that step (1.0 at the end of a block), while obs restarts at 0.
+    # Block boundaries inside the episode still wrap the time input to 0.
+    env = TorchMaze(num_envs=3, size=9, max_episode_steps=limit, block_steps=block)
+    vec = MazeVectorEnv(num_envs=3, max_episode_steps=limit, block_steps=block)
+    env.reset(seed=7)
+    vec.reset(seed=7)
+    for t in range(1, limit + 1):
+        out = env.step(torch.tensor([UP, LEFT, RIGHT]))
+        _, _, _, _, info = vec.step(np.array([UP, LEFT, RIGHT]))
+        if t < limit:
+            assert torch.equal(out.info["final_obs"], out.obs)
+            assert out.obs[:, 11].tolist() == [_f32((t % block) / block)] * 3
+    assert out.truncated.all()
+    assert out.info["final_obs"][:, 11].tolist() == [_f32(end_time)] * 3
+    assert out.obs[:, 11].tolist() == [0.0] * 3
+    for i in range(3):
+        assert out.info["final_obs"][i].numpy() in env.single_observation_space
+        assert info["final_obs"][i][11] == _f32(end_time)
 
 
 def test_seeded_determinism():
@@ -409,7 +434,11 @@ def test_single_env_matches_batched_env():
         assert obs_s.dtype == np.float32 and isinstance(r_s, float)
         assert r_s == out.reward.item() and not term_s and not out.terminated.item()
         assert trunc_s == out.truncated.item()
-        assert np.array_equal(obs_s, out.info["final_obs"][0].numpy())
+        final = out.info["final_obs"][0].numpy()
+        if trunc_s:  # the TimeLimit is outside the single env: it sees a new block begin
+            assert obs_s[11] == 0.0 and final[11] == 1.0
+            obs_s, final = np.delete(obs_s, 11), np.delete(final, 11)
+        assert np.array_equal(obs_s, final)
         assert inner.goal.item() == batched.goal.item() or trunc_s
         reward_sum += r_s
         if trunc_s:
