@@ -58,6 +58,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from snnrl.envs.gym_vector import TorchVectorEnv
 from snnrl.envs.protocol import BatchedEnv, EnvStep
 
 _F64 = torch.float64
@@ -218,7 +219,7 @@ class CartPoleEnv(gym.Env):
         return (out.obs[0].numpy(), float(out.reward[0]), bool(out.terminated[0]), False, {})
 
 
-class CartPoleVectorEnv(gym.vector.VectorEnv):
+class CartPoleVectorEnv(TorchVectorEnv):
     """Gymnasium vector face of :class:`TorchCartPole`, autoresetting in the same step.
 
     Made by ``gym.make_vec("snnrl/CartPole-v1", num_envs=N,
@@ -234,53 +235,13 @@ class CartPoleVectorEnv(gym.vector.VectorEnv):
     (4, 4)
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
-
     def __init__(
         self,
         num_envs: int = 1,
-        max_episode_steps: int = 500,
+        max_episode_steps: int | None = 500,
         render_mode: str | None = None,
         device: str = "cpu",
     ) -> None:
-        self._env = TorchCartPole(num_envs, max_episode_steps, device=device, autoreset=True)
-        self.num_envs = num_envs
-        self.render_mode = render_mode
-        self.single_observation_space = self._env.single_observation_space
-        self.single_action_space = self._env.single_action_space
-        self.observation_space = gym.vector.utils.batch_space(
-            self.single_observation_space, num_envs
-        )
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Reset all envs."""
-        if seed is None and not hasattr(self, "_seeded"):
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-        self._seeded = True
-        obs, _ = self._env.reset(seed=seed)
-        return obs.cpu().numpy(), {}
-
-    def step(self, actions):
-        """Step all envs; finished ones restart in the same step."""
-        out = self._env.step(torch.as_tensor(np.asarray(actions), device=self._env.device))
-        done = out.done.cpu().numpy()
-        info: dict[str, Any] = {}
-        if done.any():  # Gymnasium's SAME_STEP layout: an object array, None where not done
-            final = out.info["final_obs"].cpu().numpy()
-            final_obs = np.full(self.num_envs, None, dtype=object)
-            for i in np.flatnonzero(done):  # only the finished envs, as Gymnasium does
-                final_obs[i] = final[i]
-            info = {
-                "final_obs": final_obs,
-                "_final_obs": done,
-                "final_info": {},
-                "_final_info": done,
-            }
-        return (
-            out.obs.cpu().numpy(),
-            out.reward.cpu().numpy().astype(np.float64),
-            out.terminated.cpu().numpy(),
-            out.truncated.cpu().numpy(),
-            info,
+        super().__init__(
+            TorchCartPole(num_envs, max_episode_steps, device=device, autoreset=True), render_mode
         )

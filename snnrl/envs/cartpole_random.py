@@ -98,7 +98,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from snnrl.envs.cartpole import CartPoleVectorEnv, TorchCartPole
+from snnrl.envs.cartpole import TorchCartPole
+from snnrl.envs.gym_vector import TorchVectorEnv
 
 _F64 = torch.float64
 _PHYSICS_STREAM = 0x9E3779B9  # mixes the reset seed into the physics stream's seed
@@ -243,7 +244,7 @@ class CartPoleRandomEnv(gym.Env):
         return (out.obs[0].numpy(), float(out.reward[0]), bool(out.terminated[0]), False, {})
 
 
-class CartPoleRandomVectorEnv(CartPoleVectorEnv):
+class CartPoleRandomVectorEnv(TorchVectorEnv):
     """Gymnasium vector face of :class:`TorchCartPoleRandom`; SAME_STEP autoreset.
 
     Physics are re-drawn at ``reset`` (a lifetime's start in every env), never at the
@@ -267,9 +268,9 @@ class CartPoleRandomVectorEnv(CartPoleVectorEnv):
         device: str = "cpu",
         **ranges: Sequence[float],
     ) -> None:
-        super().__init__(num_envs, max_episode_steps, render_mode, device)
-        self._env = TorchCartPoleRandom(num_envs, max_episode_steps, device=device,
-                                        autoreset=True, **ranges)
+        env = TorchCartPoleRandom(num_envs, max_episode_steps, device=device, autoreset=True,
+                                  **ranges)
+        super().__init__(env, render_mode)
 
 
 def register_cartpole_random() -> None:

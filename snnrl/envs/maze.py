@@ -128,6 +128,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from snnrl.envs.gym_vector import TorchVectorEnv
 from snnrl.envs.protocol import BatchedEnv, EnvStep
 
 NUM_ACTIONS = 4
@@ -442,7 +443,7 @@ class MazeEnv(gym.Env):
         return out.obs[0].cpu().numpy(), float(out.reward[0]), False, False, {}
 
 
-class MazeVectorEnv(gym.vector.VectorEnv):
+class MazeVectorEnv(TorchVectorEnv):
     """Gymnasium vector face of :class:`TorchMaze`, autoresetting in the same step.
 
     Made by ``gym.make_vec("snnrl/Maze-v0", num_envs=N, vectorization_mode="vector_entry_point")``
@@ -468,8 +469,6 @@ class MazeVectorEnv(gym.vector.VectorEnv):
     (4, 17)
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
-
     def __init__(
         self,
         num_envs: int = 1,
@@ -480,56 +479,10 @@ class MazeVectorEnv(gym.vector.VectorEnv):
         block_steps: int = 200,
         wall_penalty: float = 0.0,
     ) -> None:
-        self._env = TorchMaze(
-            num_envs,
-            size=size,
-            max_episode_steps=max_episode_steps,
-            block_steps=block_steps,
-            wall_penalty=wall_penalty,
-            device=device,
-            autoreset=True,
-        )
-        self.num_envs = num_envs
-        self.render_mode = render_mode
-        self.single_observation_space = self._env.single_observation_space
-        self.single_action_space = self._env.single_action_space
-        self.observation_space = gym.vector.utils.batch_space(
-            self.single_observation_space, num_envs
-        )
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self._seeded = False
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """Reset all envs."""
-        if seed is None and not self._seeded:
-            seed = int(np.random.SeedSequence().generate_state(1)[0])
-        self._seeded = True
-        obs, _ = self._env.reset(seed=seed)
-        return obs.cpu().numpy(), {}
-
-    def step(self, actions):
-        """Step all envs; finished ones restart in the same step."""
-        out = self._env.step(torch.as_tensor(np.asarray(actions), device=self._env.device))
-        done = out.done.cpu().numpy()
-        info: dict[str, Any] = {}
-        if done.any():  # Gymnasium's SAME_STEP layout: an object array, None where not done
-            final = out.info["final_obs"].cpu().numpy()
-            final_obs = np.full(self.num_envs, None, dtype=object)
-            for i in np.flatnonzero(done):  # only the finished envs, as Gymnasium does
-                final_obs[i] = final[i]
-            info = {
-                "final_obs": final_obs,
-                "_final_obs": done,
-                "final_info": {},
-                "_final_info": done,
-            }
-        return (
-            out.obs.cpu().numpy(),
-            out.reward.cpu().numpy().astype(np.float64),
-            out.terminated.cpu().numpy(),
-            out.truncated.cpu().numpy(),
-            info,
-        )
+        env = TorchMaze(num_envs, size=size, max_episode_steps=max_episode_steps,
+                        block_steps=block_steps, wall_penalty=wall_penalty, device=device,
+                        autoreset=True)
+        super().__init__(env, render_mode)
 
 
 def register_maze() -> None:
