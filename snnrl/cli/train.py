@@ -422,8 +422,9 @@ def _print_results(summary: dict[str, Any], run_dir: Path) -> None:
     for k in ("train/return_last_10pct", "eval/return_mean", "eval/return_std", "perf/train_sps"):
         if k in m and m[k] is not None:
             rows.append((k, f"{m[k]:.1f}"))
-    for k in ("train/reward_rate_last_10pct", "eval/reward_rate_mean"):
-        if m.get(k) is not None:
+    for k, ret in (("train/reward_rate_last_10pct", "train/return_last_10pct"),
+                   ("eval/reward_rate_mean", "eval/return_mean")):
+        if m.get(k) is not None and m.get(ret) is None:  # no episode ended: the rate is the score
             rows.append((k, f"{m[k]:.4f} per step"))
     rows.append(("wall time", f"{summary.get('wall_time_s', 0):.1f} s"))
     rows.append(("run dir", str(run_dir)))
