@@ -18,37 +18,15 @@ from torch import Tensor
 from snnrl.agents.base import Agent, EnvInfo
 from snnrl.config import ConfigError, check_positive, check_range
 from snnrl.networks import LayerInfo, RSTDPNetConfig, RSTDPNetState, RSTDPNetwork
+from snnrl.networks.rstdp_net import RSTDPHyper
 from snnrl.plasticity import RSTDP_INFO
 
 
 @dataclass
-class RSTDPAgentConfig:
-    """Schema of ``conf/agent/rstdp.yaml``; keys are :class:`RSTDPNetConfig` fields."""
+class RSTDPAgentConfig(RSTDPHyper):
+    """Schema of ``conf/agent/rstdp.yaml``: :class:`RSTDPHyper` plus the zoo name."""
 
     name: str = "rstdp"
-    plasticity: bool = True
-    n_per_dim: int = 15
-    rf_width: float = 0.5
-    group_size: int = 10
-    ticks_per_step: int = 8
-    dt: float = 1e-3
-    p_max: float = 0.5
-    tau_mem: float = 20e-3
-    tau_syn: float = 5e-3
-    v_th: float = 1.0
-    tau_plus: float = 20e-3
-    tau_minus: float = 20e-3
-    a_plus: float = 1.0
-    a_minus: float = 1.0
-    tau_e: float = 0.05
-    w_init: float = 0.6
-    w_max: float = 1.0
-    w_inh: float = 0.6
-    lr: float = 1e-3
-    critic_lr: float = 1e-2
-    gamma: float = 0.9
-    count_ops: bool = True
-    weight_bits: int | None = None
 
     def __post_init__(self) -> None:
         if self.name != "rstdp":
