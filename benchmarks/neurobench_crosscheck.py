@@ -93,7 +93,9 @@ def crosscheck(steps: int = 5, batch: int = 2, seed: int = 0, prune: float = 0.3
                 nb_eff[b] += int(eff)
                 nb_dense[b] += int(dense)
                 spiking_all &= bool(spiking)
-        actor = stats.counts["actor"]
+        # counts that are the same for every lifetime come back as plain numbers
+        actor = {k: torch.as_tensor(v, dtype=torch.float64).expand(batch)
+                 for k, v in stats.counts["actor"].items()}
         row = {"step": t, "in_spikes": [int(v) for v in stats.in_spikes.tolist()],
                "neurobench_effective": nb_eff, "neurobench_dense": nb_dense,
                "snnrl_synops_ac": [int(v) for v in actor["synops_ac"].tolist()],
