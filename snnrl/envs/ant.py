@@ -411,17 +411,6 @@ def make_ant(
     return _vector(num_envs, max_episode_steps, device, vectorization_mode, normalise, None)
 
 
-def make_ant_long(
-    num_envs: int = 1,
-    max_episode_steps: int | None = None,
-    device: torch.device | str = "cpu",
-    vectorization_mode: str = "sync",
-    normalise: bool = True,
-) -> BatchedEnv:
-    """:func:`make_ant` without a time limit by default, for k × lifetime evaluation."""
-    return _vector(num_envs, max_episode_steps, device, vectorization_mode, normalise, None)
-
-
 def make_ant_crippled(
     num_envs: int = 1,
     max_episode_steps: int | None = 1000,
@@ -451,19 +440,9 @@ def make_ant_crippled(
     return _vector(num_envs, max_episode_steps, device, vectorization_mode, normalise, cripple)
 
 
-def make_ant_crippled_long(
-    num_envs: int = 1,
-    max_episode_steps: int | None = None,
-    device: torch.device | str = "cpu",
-    vectorization_mode: str = "sync",
-    normalise: bool = True,
-    cripple_at: int = 500,
-    leg: int | str = "random",
-    intact_prob: float = 0.0,
-) -> BatchedEnv:
-    """:func:`make_ant_crippled` without a time limit by default."""
-    return make_ant_crippled(num_envs, max_episode_steps, device, vectorization_mode, normalise,
-                             cripple_at, leg, intact_prob)
+# The long variants: the same builders without a time limit by default (k x lifetime runs).
+make_ant_long = functools.partial(make_ant, max_episode_steps=None)
+make_ant_crippled_long = functools.partial(make_ant_crippled, max_episode_steps=None)
 
 
 FACTORIES: dict[str, Callable[..., BatchedEnv]] = {
