@@ -78,6 +78,10 @@ class EnvConfig:
     """Measured mean return of a uniformly random policy (for normalised scores)."""
     oracle_return: float | None = None
     """Measured mean return of an oracle policy (the ceiling of normalised scores), if any."""
+    random_failures_per_1000: float | None = None
+    """Failures (terminations) per 1,000 steps of a uniformly random policy, for envs where an
+    episode ending by termination is a failure (cart-pole, Ant): the zero of the long-horizon
+    stability score (:mod:`snnrl.eval.longhorizon`)."""
     budget_tiers: dict[str, int] = field(default_factory=dict)
     """Named training budgets (``train.env_steps``) that results and leaderboards cite."""
     gpu_tiers: list[str] = field(default_factory=list)
@@ -92,6 +96,8 @@ class EnvConfig:
             raise ConfigError(
                 "env.obs_high", self.obs_high, f"{len(self.obs_low)} values, as many as env.obs_low"
             )
+        if self.random_failures_per_1000 is not None:
+            check_positive("env.random_failures_per_1000", self.random_failures_per_1000)
         for tier, steps in self.budget_tiers.items():
             check_positive(f"env.budget_tiers.{tier}", steps)
         for tier in self.gpu_tiers:
@@ -125,6 +131,9 @@ class EvalSection:
 
     lifetimes: int = 16
     """Fresh lifetimes for agents that learn within a lifetime."""
+    horizons: list[int] = field(default_factory=list)
+    """Long-horizon stability evaluation at the end of training: run each lifetime for
+    k x lifetime_steps (k in this list) without resetting plastic state (``snnrl eval``)."""
     episodes: int = 10
     """Deterministic episodes for agents with frozen weights."""
     enabled: bool = True
@@ -132,6 +141,9 @@ class EvalSection:
     def __post_init__(self) -> None:
         check_positive("eval.lifetimes", self.lifetimes)
         check_positive("eval.episodes", self.episodes)
+        for k in self.horizons:
+            if not (isinstance(k, int) and k >= 1):
+                raise ConfigError("eval.horizons", self.horizons, "a list of integers >= 1")
 
 
 @dataclass
@@ -158,6 +170,8 @@ class TrainConfig:
 
     agent: Any = MISSING
     env: EnvConfig = MISSING
+    learner: Any = MISSING
+    """Outer loop (``learner=none|es|bptt``; schemas in :mod:`snnrl.learners.config`)."""
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     train: TrainSection = field(default_factory=TrainSection)
     eval: EvalSection = field(default_factory=EvalSection)
@@ -179,8 +193,11 @@ class TrainConfig:
 def register_schemas() -> None:
     """Register the schemas with Hydra's ConfigStore (idempotent)."""
     from snnrl.agents.registry import AGENT_SCHEMAS
+    from snnrl.learners.config import LEARNER_SCHEMAS
 
     cs = ConfigStore.instance()
+    for name, schema in LEARNER_SCHEMAS.items():
+        cs.store(group="learner", name=f"{name}_schema", node=schema)
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="env", name="env_schema", node=EnvConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)

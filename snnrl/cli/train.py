@@ -57,6 +57,29 @@ def _discard_fresh_run_dir(path: Path) -> None:
 def validate(cfg: DictConfig) -> TrainConfig:
     """Schema objects with every range check, plus the checks that span sections."""
     c = to_objects(cfg)
+    learner = c.learner.name
+    outer = bool(getattr(c.agent, "meta_init", None) is not None)  # plastic zoo agents
+    if outer and learner == "none":
+        raise ConfigError("learner", "none", f"es or bptt: agent {c.agent.name} is meta-learned "
+                          "(e.g. learner=es)")
+    if not outer and learner != "none":
+        raise ConfigError("learner", learner, f"none: agent {c.agent.name} learns online only")
+    if learner == "es":
+        per_gen = c.learner.popsize * c.train.num_envs * c.lifetime_steps
+        if c.train.env_steps % per_gen != 0:
+            raise ConfigError(
+                "train.env_steps", c.train.env_steps,
+                f"a multiple of learner.popsize * train.num_envs * lifetime_steps = {per_gen} "
+                "(whole generations)")
+        return c
+    if learner == "bptt":
+        per_window = c.train.num_envs * c.learner.window
+        if c.train.env_steps % per_window != 0 or c.lifetime_steps % c.learner.window != 0:
+            raise ConfigError(
+                "train.env_steps", c.train.env_steps,
+                f"a multiple of train.num_envs * learner.window = {per_window}, with "
+                f"lifetime_steps a multiple of learner.window = {c.learner.window}")
+        return c
     per_round = c.train.num_envs * c.lifetime_steps
     if c.train.env_steps % per_round != 0:
         raise ConfigError(
@@ -102,8 +125,9 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
     env = None
+    n_envs = c.train.num_envs * (c.learner.popsize if c.learner.name == "es" else 1)
     try:
-        env = make_env(c.env, c.train.num_envs, device)
+        env = make_env(c.env, n_envs, device)
         agent = make_agent(c.agent, _env_info(env, c), device)
     except ConfigError:
         if env is not None:
@@ -112,7 +136,8 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         raise
     rd = RunDir(run_dir)
     rd.write_config(OmegaConf.to_yaml(cfg, resolve=True))
-    rd.reset_metrics()
+    if c.learner.name == "none":
+        rd.reset_metrics()  # outer learners resume from learner_state.pt or reset themselves
     mirror = None
     if c.logger.name == "wandb":
         from snnrl.tracking.wandb_logger import WandbMirror
@@ -142,6 +167,7 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "device": str(device),
         "config_hash": config_hash(resolved),
+        "learner": c.learner.name,
         "n_synapses": agent.n_synapses,
         "rules": [
             {"name": r.name, "signals": list(r.signals), "local": r.local} for r in agent.rules
@@ -150,7 +176,12 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     t_start = time.perf_counter()
     exit_code = 0
     try:
-        summary |= _train_and_eval(c, agent, env, rd, mirror, device)
+        if c.learner.name == "none":
+            summary |= _train_and_eval(c, agent, env, rd, mirror, device)
+        else:
+            from snnrl.cli.meta import train_meta
+
+            summary |= train_meta(c, agent, env, rd, mirror, device, summary["config_hash"])
     except Exception as e:  # a crash is recorded, never silently lost
         exit_code = 1
         summary |= {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
@@ -345,6 +376,7 @@ def evaluate_lifetimes(c: TrainConfig, agent: Any, device: torch.device
     return {"eval/return_mean": mean if per else None,
             "eval/reward_rate_mean": statistics.fmean(rate) if rate else math.nan,
             "eval/return_std": statistics.pstdev(per) if len(per) > 1 else 0.0,
+            "eval/fitness_mean": statistics.fmean(res.fitness) if res.fitness else math.nan,
             "eval/lifetimes": len(per),
             "perf/eval_time_s": time.perf_counter() - t0}, res
 
@@ -385,7 +417,14 @@ def load_run_config(run_dir: Path) -> TrainConfig:
     if name not in AGENT_SCHEMAS:
         raise ConfigError("agent.name", name, f"one of {sorted(AGENT_SCHEMAS)} in {path}")
     data.pop("hydra", None)
-    schema = OmegaConf.structured(TrainConfig(agent=AGENT_SCHEMAS[name]()))
+    from snnrl.learners.config import LEARNER_SCHEMAS
+
+    learner = data.setdefault("learner", {"name": "none"})
+    lname = learner.get("name") if isinstance(learner, dict) else None
+    if lname not in LEARNER_SCHEMAS:
+        raise ConfigError("learner.name", lname, f"one of {sorted(LEARNER_SCHEMAS)} in {path}")
+    schema = OmegaConf.structured(TrainConfig(agent=AGENT_SCHEMAS[name](),
+                                              learner=LEARNER_SCHEMAS[lname]()))
     try:
         merged = OmegaConf.merge(schema, OmegaConf.create(data))
         return to_objects(merged)
@@ -419,7 +458,9 @@ def _print_results(summary: dict[str, Any], run_dir: Path) -> None:
         ("env steps", f"{summary['env_steps']:,}"),
         ("lifetime steps", f"{summary['lifetime_steps']:,} x {summary['num_envs']} lifetimes"),
     ]
-    for k in ("train/return_last_10pct", "eval/return_mean", "eval/return_std", "perf/train_sps"):
+    for k in ("train/return_last_10pct", "train/fitness_mean_last_gen", "eval/return_mean",
+              "eval/return_std", "eval/fitness_mean", "eval/control_fitness_mean",
+              "eval/control_return_mean", "perf/train_sps"):
         if k in m and m[k] is not None:
             rows.append((k, f"{m[k]:.1f}"))
     for k, ret in (("train/reward_rate_last_10pct", "train/return_last_10pct"),

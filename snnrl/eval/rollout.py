@@ -54,6 +54,10 @@ class RolloutResult:
     """Per lifetime: mean reward per step over the last 10% of the lifetime (defined even for
     envs whose episodes never end inside a lifetime, such as the long variants)."""
     """Mean operation counts per env step and lifetime, by layer (empty if not counted)."""
+    fitness: list[float] = field(default_factory=list)
+    """Per lifetime: reward summed over the lifetime / episodes begun in it (the running one
+    counts): the mean episode return, the score outer learners maximise
+    (:mod:`snnrl.learners.fitness`)."""
 
 
 def last_fraction_return(
@@ -113,6 +117,8 @@ def run_lifetimes(
     totals = OpTotals()
     window_start = steps - int(round(0.1 * steps))
     window_reward = torch.zeros(b, dtype=torch.float64, device=device)
+    total_reward = torch.zeros(b, dtype=torch.float64, device=device)
+    begun = torch.ones(b, dtype=torch.float64, device=device)
     t = 0
     for t in range(1, steps + 1):
         action, state, stats, ops = agent.act(state, obs, generator)
@@ -124,6 +130,9 @@ def run_lifetimes(
         totals.add(lops)
         totals.step()
         ep_ret += out.reward
+        total_reward += out.reward
+        if t < steps:
+            begun += out.done.to(torch.float64)
         if t > window_start:
             window_reward += out.reward
         ep_len += 1
@@ -156,4 +165,5 @@ def run_lifetimes(
     window = max(t - window_start, 0)
     rate = (window_reward / window).tolist() if window else []
     return RolloutResult(episodes=log, state=state, steps=t, diverged=diverged,
-                         ops=totals.per_step(), window_reward_rate=rate)
+                         ops=totals.per_step(), window_reward_rate=rate,
+                         fitness=(total_reward / begun).tolist())

@@ -1,6 +1,22 @@
 """Plasticity rules: pure functions returning weight changes and their new trace state."""
 
 from snnrl.plasticity.base import LOCAL_SIGNALS, RuleInfo
+from snnrl.plasticity.hebbian import (
+    ABCD_INFO,
+    HEBB_INFO,
+    HEBBIAN_RULES,
+    NEUROMOD_INFO,
+    OJA_INFO,
+    RULE_COEFFS,
+    STDPWindowTraces,
+    abcd_dw,
+    eligibility_update,
+    hebb_dw,
+    neuromod_dw,
+    oja_dw,
+    outer,
+    stdp_window_dw,
+)
 from snnrl.plasticity.rstdp import (
     RSTDP_INFO,
     RSTDPParams,
@@ -19,10 +35,24 @@ from snnrl.plasticity.stdp import (
     stdp_traces_tick,
 )
 
-RULES: dict[str, RuleInfo] = {r.name: r for r in (STDP_INFO, RSTDP_INFO)}
+RULES: dict[str, RuleInfo] = {r.name: r for r in (STDP_INFO, RSTDP_INFO)} | HEBBIAN_RULES
 """Every rule the suite knows, by name, with its declared signals."""
 
 __all__ = [
+    "ABCD_INFO",
+    "HEBBIAN_RULES",
+    "HEBB_INFO",
+    "NEUROMOD_INFO",
+    "OJA_INFO",
+    "RULE_COEFFS",
+    "STDPWindowTraces",
+    "abcd_dw",
+    "eligibility_update",
+    "hebb_dw",
+    "neuromod_dw",
+    "oja_dw",
+    "outer",
+    "stdp_window_dw",
     "LOCAL_SIGNALS",
     "RSTDP_INFO",
     "RULES",

@@ -11,9 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LOCAL_SIGNALS = frozenset(
-    {"pre_spike", "pre_trace", "post_spike", "post_trace", "post_membrane", "modulator"}
+    {
+        "pre_spike", "pre_trace", "pre_activity",
+        "post_spike", "post_trace", "post_activity", "post_membrane",
+        "weight", "eligibility", "modulator",
+    }
 )
-"""Signals available at a synapse on neuromorphic hardware (the modulator is a broadcast)."""
+"""Signals available at a synapse on neuromorphic hardware: the activity (rate or spikes) and
+traces of the two neurons it joins, its own weight and eligibility, and a broadcast modulator."""
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,17 @@ class RunDir:
         """Start a fresh metrics file (a run that starts over)."""
         self._metrics.unlink(missing_ok=True)
 
+    def truncate_metrics(self, max_step: int) -> int:
+        """Keep only records with ``step <= max_step`` (a run resuming from a checkpoint).
+
+        Returns the number of records dropped; the file is rewritten atomically.
+        """
+        records = self.read_metrics()
+        keep = [r for r in records if r.get("step", 0) <= max_step]
+        text = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in keep)
+        atomic_write(self._metrics, lambda f: f.write(text.encode()))
+        return len(records) - len(keep)
+
     def log(self, record: dict[str, Any]) -> None:
         """Append one event to ``metrics.jsonl`` (``record`` must hold ``step``)."""
         if "step" not in record:

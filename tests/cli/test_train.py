@@ -158,7 +158,7 @@ def test_console_script_reports_bad_config(tmp_path: Path) -> None:
 def test_unknown_command_and_planned_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
     assert "unknown command" in capsys.readouterr().err
-    assert main(["eval"]) == 2
+    assert main(["board"]) == 2
     assert "not available yet" in capsys.readouterr().err
     assert main(["--help"]) == 0
     assert "train" in capsys.readouterr().out

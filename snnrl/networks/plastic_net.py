@@ -1,0 +1,391 @@
+r"""Plastic feed-forward networks of rate (ANN) or spiking (LIF) units, one rule for both.
+
+A network maps one observation to one action per env step. Every layer is plastic: its
+effective weight in a lifetime is
+
+.. math::
+    W_t = \mathrm{clip}(W_0 + P_t,\; -c,\; c), \qquad P_0 = 0,\qquad
+    P_{t+1} = \mathrm{clip}(W_0 + P_t + \Delta W_t,\; -c,\; c) - W_0,
+
+with ``ΔW`` (times ``rule_scale``) from the layer's rule (:mod:`snnrl.plasticity.hebbian`) on
+that step's activity. The same clip ``c`` bounds ANN and SNN weights, so a difference between
+them cannot come from weight saturation. Writing the lifetime weight as ``W_0 + P`` (the
+Backpropamine form, Miconi et al. 2019) lets truncated backpropagation detach ``P`` between
+windows while ``W_0`` keeps its gradient.
+
+Units:
+
+- ``rate``: :math:`a = \tanh(W [x; 1])` (bounded activations, as the control the suite needs).
+- ``lif``: discrete-time leaky integrate-and-fire with soft reset,
+  :math:`v \leftarrow \beta v + W [s; 1]`, :math:`s = \Theta(v - \vartheta)`,
+  :math:`v \leftarrow v - s\vartheta` (the current-free limit of :mod:`snnrl.neurons.lif`;
+  snnTorch's ``Leaky``), ``ticks`` ticks per env step, surrogate gradient
+  (:func:`snnrl.neurons.surrogate.spike_fn`) for BPTT. The input is a layer of LIF neurons driven
+  by the encoded observation as a constant current, so every plastic synapse sees spikes.
+  Hebbian rules read each neuron's firing rate in the step; STDP reads the spikes.
+
+Input encoding (identical for both): the observation is scaled to ``[-1, 1]`` by the env's
+``obs_low``/``obs_high`` and split into positive and negative channels (``2 n_obs`` non-negative
+inputs); optionally the previous reward (split likewise, scaled by ``reward_scale``) and a
+"previous step ended an episode by failure" flag are appended — a network can only learn from
+reward through an input or its modulator.
+
+Every meta-learned quantity lives in one flat vector per candidate, ``theta [P, D]``
+(:class:`MetaLayout`): initial weights (unless drawn at random per lifetime: rules-only
+meta-learning), rule coefficients per layer or per synapse, the modulator pathway (neuromodulated
+rule: ``M_l = tanh(W_m^l [h; r; 1])`` from the last hidden layer and the reward inputs, one value
+per postsynaptic neuron) and, for gradient learners, a value head. Lifetime tensors are
+``[P, E, ...]``: ``P`` candidates × ``E`` lifetimes each (``B = P·E``), with no loop over either.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from snnrl.neurons.surrogate import spike_fn
+from snnrl.plasticity.hebbian import (
+    RULE_COEFFS,
+    STDPWindowTraces,
+    abcd_dw,
+    eligibility_update,
+    hebb_dw,
+    neuromod_dw,
+    oja_dw,
+    stdp_window_dw,
+)
+
+NEURONS = ("rate", "lif")
+
+
+@dataclass(frozen=True)
+class PlasticNetSpec:
+    """Structure of a plastic network (everything that is not meta-learned)."""
+
+    n_obs: int
+    n_out: int
+    hidden: tuple[int, ...] = (32,)
+    neuron: str = "rate"
+    rule: str = "abcd"
+    coeffs: str = "layer"
+    """``layer``: one value of each rule coefficient per layer; ``synapse``: one per synapse."""
+    meta_init: bool = True
+    """True: initial weights are meta-learned; False: drawn at random at each lifetime's start."""
+    init_gain: float = 0.5
+    """Initial weights ~ N(0, (init_gain / sqrt(fan_in))^2)."""
+    w_clip: float = 1.0
+    ticks: int = 8
+    beta: float = 0.8
+    """LIF leak per tick, exp(-dt / tau_mem)."""
+    v_th: float = 1.0
+    input_gain: float = 1.0
+    """Current into the LIF input layer per unit of encoded observation."""
+    trace_decay: float = 0.8
+    """STDP trace decay per tick (per env step for rate units)."""
+    feed_reward: bool = True
+    reward_scale: float = 1.0
+    rule_scale: float = 0.01
+    """Every rule's weight change is multiplied by this, so meta-parameters of order 1 (the scale
+    one ES sigma explores) mean per-step changes of order 0.01, not weights saturated at once."""
+    value_head: bool = False
+
+    @property
+    def n_in(self) -> int:
+        """Inputs after encoding: split observation (+ split reward and failure flag)."""
+        return 2 * self.n_obs + (3 if self.feed_reward else 0)
+
+    @property
+    def sizes(self) -> list[int]:
+        """Units per layer, input first."""
+        return [self.n_in, *self.hidden, self.n_out]
+
+    @property
+    def n_mod_in(self) -> int:
+        """Inputs of the modulator pathway: last hidden layer + reward channels + bias."""
+        return self.sizes[-2] + (3 if self.feed_reward else 0) + 1
+
+    @property
+    def n_synapses(self) -> int:
+        """Plastic synapses (bias weights included)."""
+        s = self.sizes
+        return sum(s[i + 1] * (s[i] + 1) for i in range(len(s) - 1))
+
+
+class MetaLayout:
+    """Names, shapes and offsets of the meta-parameters inside a flat vector ``theta [P, D]``."""
+
+    def __init__(self, spec: PlasticNetSpec) -> None:
+        self.spec = spec
+        s = spec.sizes
+        shapes: dict[str, tuple[int, ...]] = {}
+        for lyr in range(len(s) - 1):
+            syn = (s[lyr + 1], s[lyr] + 1)
+            if spec.meta_init:
+                shapes[f"w{lyr}"] = syn
+            for c in RULE_COEFFS[spec.rule]:
+                shapes[f"{c}{lyr}"] = syn if spec.coeffs == "synapse" else (1, 1)
+            if spec.rule == "neuromod":
+                shapes[f"m{lyr}"] = (s[lyr + 1], spec.n_mod_in)
+        if spec.value_head:
+            shapes["value"] = (1, s[-2] + 1)
+        self.shapes = shapes
+        self.offsets: dict[str, tuple[int, int]] = {}
+        o = 0
+        for k, shp in shapes.items():
+            n = math.prod(shp)
+            self.offsets[k] = (o, o + n)
+            o += n
+        self.size = o
+
+    def views(self, theta: Tensor) -> dict[str, Tensor]:
+        """``theta [P, D]`` → name → ``[P, *shape]`` views (no copy)."""
+        return {k: theta[:, a:b].reshape(theta.shape[0], *self.shapes[k])
+                for k, (a, b) in self.offsets.items()}
+
+    def init(self, generator: torch.Generator, device: torch.device | str = "cpu") -> Tensor:
+        """A starting point ``[D]``: random initial weights, every rule switched off.
+
+        Rule coefficients start where the weight change is zero but first-order sensitive
+        (``eta``/``alpha`` or the ABCD terms at 0), so an outer learner starts from the
+        non-plastic network and turns plasticity on only where it pays.
+        """
+        spec = self.spec
+        theta = torch.zeros(self.size, device=device)
+        s = spec.sizes
+        for k, (a, b) in self.offsets.items():
+            name, lyr = k.rstrip("0123456789"), k[len(k.rstrip("0123456789")):]
+            shp = self.shapes[k]
+            if name == "w":
+                fan_in = s[int(lyr)] + 1
+                theta[a:b] = (torch.randn(b - a, generator=generator, device=device)
+                              * spec.init_gain / math.sqrt(fan_in))
+            elif name in ("m", "value"):
+                theta[a:b] = (torch.randn(b - a, generator=generator, device=device)
+                              * 0.1 / math.sqrt(shp[-1]))
+            elif name == "eta_e":
+                theta[a:b] = 0.1
+            elif name in ("a_plus", "a_minus"):
+                theta[a:b] = 1.0
+            elif name == "eta" and spec.rule == "abcd":
+                theta[a:b] = 1.0
+            # eta (hebb/oja/stdp), alpha and a, b, c, d start at 0
+        return theta
+
+
+class PlasticState(NamedTuple):
+    """Per-lifetime state, every tensor ``[P, E, ...]``."""
+
+    w0: list[Tensor]
+    """Initial weights of each layer (a broadcast view of theta when meta-learned)."""
+    p: list[Tensor]
+    """Plastic displacement of each layer: lifetime weight = clip(w0 + p)."""
+    e: list[Tensor]
+    """Eligibility traces (neuromodulated rule), else empty."""
+    x_pre: list[Tensor]
+    """STDP presynaptic traces, else empty."""
+    x_post: list[Tensor]
+    """STDP postsynaptic traces, else empty."""
+    v: list[Tensor]
+    """LIF membranes, input layer first (empty for rate units)."""
+    prev_reward: Tensor
+    prev_fail: Tensor
+
+
+class StepOut(NamedTuple):
+    """What one network step gives back besides the new state."""
+
+    out: Tensor
+    """Output activity ``[P, E, n_out]`` (tanh, or firing rate + 1e-3 · membrane tie-break)."""
+    hidden: Tensor
+    """Activity of the last hidden layer ``[P, E, n]`` (value head, modulator)."""
+    rates: list[Tensor]
+    """Activity of every layer after the input (for firing-rate health)."""
+
+
+class PlasticNetwork:
+    """Functional plastic network: ``step(theta, state, obs) -> (StepOut, state)``."""
+
+    def __init__(self, spec: PlasticNetSpec, obs_low: Tensor, obs_high: Tensor) -> None:
+        if spec.neuron not in NEURONS:
+            raise ValueError(f"neuron={spec.neuron!r}: expected one of {NEURONS}")
+        if spec.rule not in RULE_COEFFS:
+            raise ValueError(f"rule={spec.rule!r}: expected one of {sorted(RULE_COEFFS)}")
+        if spec.coeffs not in ("layer", "synapse"):
+            raise ValueError(f"coeffs={spec.coeffs!r}: expected 'layer' or 'synapse'")
+        self.spec = spec
+        self.layout = MetaLayout(spec)
+        self.obs_mid = (obs_high + obs_low) / 2
+        self.obs_half = (obs_high - obs_low) / 2
+        self.n_layers = len(spec.sizes) - 1
+
+    # ----------------------------------------------------------------------------- state
+    def init_state(self, theta: Tensor, envs: int, generator: torch.Generator) -> PlasticState:
+        """State at a lifetime's start for ``P = theta.shape[0]`` candidates × ``envs``."""
+        spec, s = self.spec, self.spec.sizes
+        p_, dev = theta.shape[0], theta.device
+        views = self.layout.views(theta)
+        w0, p, e, x_pre, x_post = [], [], [], [], []
+        for lyr in range(self.n_layers):
+            shp = (p_, envs, s[lyr + 1], s[lyr] + 1)
+            if spec.meta_init:
+                w0.append(views[f"w{lyr}"].unsqueeze(1).expand(shp))
+            else:
+                w0.append(torch.randn(shp, generator=generator, device=dev)
+                          * spec.init_gain / math.sqrt(s[lyr] + 1))
+            p.append(torch.zeros(shp, device=dev))
+            if spec.rule == "neuromod":
+                e.append(torch.zeros(shp, device=dev))
+            if spec.rule == "stdp":
+                x_pre.append(torch.zeros(p_, envs, s[lyr] + 1, device=dev))
+                x_post.append(torch.zeros(p_, envs, s[lyr + 1], device=dev))
+        v = ([torch.zeros(p_, envs, n, device=dev) for n in s] if spec.neuron == "lif" else [])
+        z = torch.zeros(p_, envs, device=dev)
+        return PlasticState(w0, p, e, x_pre, x_post, v, z, z)
+
+    def encode(self, obs: Tensor, state: PlasticState) -> Tensor:
+        """Observation ``[P, E, n_obs]`` (+ previous reward/failure) → inputs ``[P, E, n_in]``."""
+        x = ((obs - self.obs_mid) / self.obs_half).clamp(-1.0, 1.0)
+        parts = [x.clamp(min=0), (-x).clamp(min=0)]
+        if self.spec.feed_reward:
+            r = (state.prev_reward * self.spec.reward_scale).clamp(-1.0, 1.0).unsqueeze(-1)
+            parts += [r.clamp(min=0), (-r).clamp(min=0), state.prev_fail.unsqueeze(-1)]
+        return torch.cat(parts, dim=-1)
+
+    def weights(self, state: PlasticState) -> list[Tensor]:
+        """Lifetime weights ``clip(w0 + p)`` of every layer."""
+        c = self.spec.w_clip
+        return [(w0 + p).clamp(-c, c) for w0, p in zip(state.w0, state.p, strict=True)]
+
+    # ------------------------------------------------------------------------------ step
+    def step(
+        self, theta: Tensor, state: PlasticState, obs: Tensor, plastic: bool = True
+    ) -> tuple[StepOut, PlasticState]:
+        """One env step: forward pass, then every layer's rule (unless ``plastic`` is False)."""
+        x = self.encode(obs, state)
+        ws = self.weights(state)
+        if self.spec.neuron == "rate":
+            acts = [x]
+            for w in ws:
+                acts.append(torch.tanh(_affine(w, acts[-1])))
+            pre = acts[:-1]
+            post = acts[1:]
+            spikes_pre = spikes_post = None
+            out = acts[-1]
+            v_new = state.v
+        else:
+            rates, spikes, v_new = self._lif_forward(x, ws, state.v)
+            pre, post = rates[:-1], rates[1:]
+            spikes_pre, spikes_post = spikes[:-1], spikes[1:]
+            out = rates[-1] + 1e-3 * v_new[-1].clamp(-1.0, 1.0)
+        hidden = post[-2] if len(post) > 1 else pre[-1]
+        p_new, e_new, xp_new, xq_new = state.p, state.e, state.x_pre, state.x_post
+        if plastic:
+            p_new, e_new, xp_new, xq_new = self._plasticity(
+                theta, state, ws, pre, post, spikes_pre, spikes_post, hidden)
+        new_state = PlasticState(state.w0, p_new, e_new, xp_new, xq_new, v_new,
+                                 state.prev_reward, state.prev_fail)
+        return StepOut(out, hidden, list(post)), new_state
+
+    def _lif_forward(
+        self, x: Tensor, ws: list[Tensor], v: list[Tensor]
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """``ticks`` LIF ticks; returns per-layer rates, spike windows ``[..., K, n]``, membranes.
+
+        The bias input of every layer is a constant 1 (its "spike train" for STDP is all ones).
+        """
+        spec = self.spec
+        beta, th, k = spec.beta, spec.v_th, spec.ticks
+        v = list(v)
+        cur_in = spec.input_gain * x
+        trains: list[list[Tensor]] = [[] for _ in range(len(v))]
+        for _ in range(k):
+            v[0] = beta * v[0] + cur_in
+            s = spike_fn(v[0] - th)
+            v[0] = v[0] - s * th
+            trains[0].append(s)
+            for lyr, w in enumerate(ws):
+                v[lyr + 1] = beta * v[lyr + 1] + _affine(w, s)
+                s = spike_fn(v[lyr + 1] - th)
+                v[lyr + 1] = v[lyr + 1] - s * th
+                trains[lyr + 1].append(s)
+        windows = [torch.stack(t, dim=-2) for t in trains]
+        rates = [w.mean(dim=-2) for w in windows]
+        return rates, windows, v
+
+    def _coeff(self, views: dict[str, Tensor], name: str, lyr: int) -> Tensor:
+        return views[f"{name}{lyr}"].unsqueeze(1)  # [P, 1, post, pre+1] or [P, 1, 1, 1]
+
+    def _plasticity(
+        self,
+        theta: Tensor,
+        state: PlasticState,
+        ws: list[Tensor],
+        pre: list[Tensor],
+        post: list[Tensor],
+        spikes_pre: list[Tensor] | None,
+        spikes_post: list[Tensor] | None,
+        hidden: Tensor,
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        spec = self.spec
+        views = self.layout.views(theta)
+        c = spec.w_clip
+        p_new, e_new, xp_new, xq_new = [], [], [], []
+        mod_in = None
+        if spec.rule == "neuromod":
+            parts = [hidden]
+            if spec.feed_reward:
+                r = (state.prev_reward * spec.reward_scale).clamp(-1.0, 1.0).unsqueeze(-1)
+                parts += [r.clamp(min=0), (-r).clamp(min=0), state.prev_fail.unsqueeze(-1)]
+            mod_in = _with_bias(torch.cat(parts, dim=-1))
+        for lyr in range(self.n_layers):
+            x = _with_bias(pre[lyr])
+            y = post[lyr]
+            cf = {n: self._coeff(views, n, lyr) for n in RULE_COEFFS[spec.rule]}
+            if spec.rule == "hebb":
+                dw = hebb_dw(x, y, cf["eta"])
+            elif spec.rule == "oja":
+                dw = oja_dw(x, y, ws[lyr], cf["eta"])
+            elif spec.rule == "abcd":
+                dw = abcd_dw(x, y, cf["eta"], cf["a"], cf["b"], cf["c"], cf["d"])
+            elif spec.rule == "neuromod":
+                assert mod_in is not None
+                e = eligibility_update(state.e[lyr], x, y, cf["eta_e"].clamp(0.0, 1.0))
+                m = torch.tanh(_affine_nobias(views[f"m{lyr}"].unsqueeze(1), mod_in))
+                dw = neuromod_dw(e, m, cf["alpha"])
+                e_new.append(e)
+            else:  # stdp
+                if spikes_pre is None or spikes_post is None:  # rate units: a window of 1 tick
+                    s_pre, s_post = x.unsqueeze(-2), y.unsqueeze(-2)
+                else:
+                    s_pre = _with_bias(spikes_pre[lyr])
+                    s_post = spikes_post[lyr]
+                dw, tr = stdp_window_dw(
+                    s_pre, s_post, STDPWindowTraces(state.x_pre[lyr], state.x_post[lyr]),
+                    spec.trace_decay, spec.trace_decay, cf["eta"], cf["a_plus"], cf["a_minus"])
+                xp_new.append(tr.x_pre)
+                xq_new.append(tr.x_post)
+            w0 = state.w0[lyr]
+            p_new.append((w0 + state.p[lyr] + spec.rule_scale * dw).clamp(-c, c) - w0)
+        return p_new, e_new, xp_new, xq_new
+
+    def value(self, theta: Tensor, hidden: Tensor) -> Tensor:
+        """Value head ``[P, E]`` (gradient learners only)."""
+        w = self.layout.views(theta)["value"].unsqueeze(1)  # [P, 1, 1, n+1]
+        return _affine(w, hidden).squeeze(-1)
+
+
+def _with_bias(a: Tensor) -> Tensor:
+    return torch.cat([a, torch.ones_like(a[..., :1])], dim=-1)
+
+
+def _affine(w: Tensor, a: Tensor) -> Tensor:
+    """``w [..., out, in+1] @ [a; 1]`` for ``a [..., in]`` → ``[..., out]``."""
+    return (w[..., :-1] @ a.unsqueeze(-1)).squeeze(-1) + w[..., -1]
+
+
+def _affine_nobias(w: Tensor, a: Tensor) -> Tensor:
+    return (w @ a.unsqueeze(-1)).squeeze(-1)
