@@ -22,10 +22,17 @@ commands:
   energy   price a run's operation counts on neuromorphic chips: snnrl energy RUN_DIR
            [--chip loihi] [--no-eval]
 
-coming with later issues: eval, zoo, compare, board
+  compare  aggregate runs over seeds (IQM, 95% CIs, P(improvement), plots): snnrl compare
+           DIR... [--metric eval/return_mean] [--by agent,env_id] [--normalise] [--out DIR]
+
+  eval     long-horizon stability of a trained run (k x its lifetime, plastic state never reset):
+           snnrl eval RUN_DIR [--horizons 1,10,100] [--lifetimes 16] [--control]
+
+coming with later issues: zoo, board
 """
 
-PLANNED = ("eval", "zoo", "compare", "board")
+PLANNED = ("zoo", "board")
+AVAILABLE = "train, eval, energy, compare"
 
 
 def _one_line(e: BaseException) -> str:
@@ -106,9 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _train(rest)
     if cmd == "energy":
         return _guarded(rest, "snnrl.cli.energy", "run_energy")
+    if cmd == "eval":
+        return _guarded(rest, "snnrl.cli.evaluate", "run_eval")
+    if cmd == "compare":
+        return _guarded(rest, "snnrl.cli.compare", "run_compare")
     if cmd in PLANNED:
-        return _error(f"'{cmd}' is not available yet in this version; available: train, energy")
-    return _error(f"unknown command '{cmd}'; expected one of: train, energy")
+        return _error(f"'{cmd}' is not available yet in this version; available: {AVAILABLE}")
+    return _error(f"unknown command '{cmd}'; expected one of: {AVAILABLE}")
 
 
 def _guarded(rest: list[str], module: str, func: str) -> int:
