@@ -137,9 +137,24 @@ class Profile:
 
 
 def _rliable() -> tuple[Any, Any]:
-    """``(rliable.library, rliable.metrics)``, imported on first use (about 0.5-1 s)."""
+    """``(rliable.library, rliable.metrics)``, imported on first use (about 0.5-1 s).
+
+    rliable imports ``absl.logging``, whose handler binds the ``sys.stderr`` of that moment and
+    *closes* it when ``logging.config.dictConfig`` later resets handlers (Hydra does, at every
+    job) unless it is the process's own stderr. Under a redirected stderr (pytest's capture, a
+    launcher's log file) that closed a stream other code still writes to. The handler is
+    pointed at ``sys.__stderr__``, which absl never closes.
+    """
+    import sys
+
     from rliable import library, metrics
 
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.get_absl_handler().python_handler.setStream(sys.__stderr__)
+    except (ImportError, AttributeError):  # pragma: no cover - absl comes with rliable
+        pass
     return library, metrics
 
 
