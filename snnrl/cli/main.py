@@ -28,11 +28,14 @@ commands:
   eval     long-horizon stability of a trained run (k x its lifetime, plastic state never reset):
            snnrl eval RUN_DIR [--horizons 1,10,100] [--lifetimes 16] [--control]
 
-coming with later issues: zoo, board
+  zoo      the zoo: agents x envs (runs / tuned / unsupported): snnrl zoo [--env NAME];
+           plasticity rules and their locality: snnrl zoo --rules
+
+coming with later issues: board
 """
 
-PLANNED = ("zoo", "board")
-AVAILABLE = "train, eval, energy, compare"
+PLANNED = ("board",)
+AVAILABLE = "train, eval, energy, compare, zoo"
 
 
 def _one_line(e: BaseException) -> str:
@@ -115,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(rest, "snnrl.cli.energy", "run_energy")
     if cmd == "eval":
         return _guarded(rest, "snnrl.cli.evaluate", "run_eval")
+    if cmd == "zoo":
+        return _guarded(rest, "snnrl.cli.zoo", "run_zoo")
     if cmd == "compare":
         return _guarded(rest, "snnrl.cli.compare", "run_compare")
     if cmd in PLANNED:
