@@ -20,8 +20,10 @@ Units:
   :math:`v \leftarrow \beta v + W [s; 1]`, :math:`s = \Theta(v - \vartheta)`,
   :math:`v \leftarrow v - s\vartheta` (the current-free limit of :mod:`snnrl.neurons.lif`;
   snnTorch's ``Leaky``), ``ticks`` ticks per env step, surrogate gradient
-  (:func:`snnrl.neurons.surrogate.spike_fn`) for BPTT. The input is a layer of LIF neurons driven
-  by the encoded observation as a constant current, so every plastic synapse sees spikes.
+  (:func:`snnrl.neurons.surrogate.spike_fn`) for BPTT. The input is a layer of non-leaky
+  integrate-and-fire neurons driven by the encoded observation as a constant current: with soft
+  reset their firing rate is ``input_gain · x`` spikes per tick (a sigma-delta code), so every
+  plastic synapse sees spikes whose rate follows the input linearly.
   Hebbian rules read each neuron's firing rate in the step; STDP reads the spikes.
 
 Input encoding (identical for both): the observation is scaled to ``[-1, 1]`` by the env's
@@ -83,7 +85,8 @@ class PlasticNetSpec:
     """LIF leak per tick, exp(-dt / tau_mem)."""
     v_th: float = 1.0
     input_gain: float = 1.0
-    """Current into the LIF input layer per unit of encoded observation."""
+    """Current into the input layer per unit of encoded observation (1: an input of 1 fires
+    every tick)."""
     trace_decay: float = 0.8
     """STDP trace decay per tick (per env step for rate units)."""
     feed_reward: bool = True
@@ -303,7 +306,7 @@ class PlasticNetwork:
         cur_in = spec.input_gain * x
         trains: list[list[Tensor]] = [[] for _ in range(len(v))]
         for _ in range(k):
-            v[0] = beta * v[0] + cur_in
+            v[0] = v[0] + cur_in  # input layer: integrate-and-fire, rate = input_gain * x
             s = spike_fn(v[0] - th)
             v[0] = v[0] - s * th
             trains[0].append(s)
