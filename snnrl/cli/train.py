@@ -458,7 +458,8 @@ def _print_results(summary: dict[str, Any], run_dir: Path) -> None:
         ("env steps", f"{summary['env_steps']:,}"),
         ("lifetime steps", f"{summary['lifetime_steps']:,} x {summary['num_envs']} lifetimes"),
     ]
-    for k in ("train/return_last_10pct", "train/fitness_mean_last_gen", "eval/return_mean",
+    for k in ("train/return_last_10pct", "train/fitness_mean_last_gen",
+              "train/fitness_mean_last_lifetime", "eval/return_mean",
               "eval/return_std", "eval/fitness_mean", "eval/control_fitness_mean",
               "eval/control_return_mean", "perf/train_sps"):
         if k in m and m[k] is not None:

@@ -86,12 +86,12 @@ import torch
 from torch import Tensor
 
 from snnrl.agents.plastic import PlasticAgent
-from snnrl.config import ConfigError
+from snnrl.config import ConfigError, TrainConfig
 from snnrl.envs.protocol import BatchedEnv
 from snnrl.learners.config import BPTTConfig
 from snnrl.networks.plastic_net import PlasticState
 from snnrl.seeding import derive_seed
-from snnrl.tracking.rundir import atomic_write
+from snnrl.tracking.rundir import RunDir, atomic_write
 
 BOX_STD = 0.3
 """Standard deviation of the Gaussian policy for Box actions, in the agent's ``[-1, 1]`` units."""
@@ -188,8 +188,9 @@ class BPTTLearner:
         theta0: Tensor | None = None,
     ) -> None:
         if lifetime_steps % cfg.window:
-            raise ConfigError("lifetime_steps", lifetime_steps,
-                              f"a multiple of learner.window = {cfg.window}")
+            raise ConfigError(
+                "lifetime_steps", lifetime_steps, f"a multiple of learner.window = {cfg.window}"
+            )
         space = env.single_action_space
         if not isinstance(space, gym.spaces.Discrete | gym.spaces.Box):
             raise ConfigError("learner", "bptt", f"a Discrete or Box action space (got {space})")
@@ -221,9 +222,16 @@ class BPTTLearner:
             state = self.agent.net.init_state(self.theta.detach(), e, gen)
         obs, _ = self.env.reset(seed=derive_seed(self.seed, "bptt/env", r))
         z = torch.zeros(e, dtype=torch.float64, device=dev)
-        return _Lifetime(r, gen, _detached(state), obs,
-                         torch.zeros(e, device=dev), z, z.clone(),
-                         torch.zeros(e, dtype=torch.bool, device=dev))
+        return _Lifetime(
+            r,
+            gen,
+            _detached(state),
+            obs,
+            torch.zeros(e, device=dev),
+            z,
+            z.clone(),
+            torch.zeros(e, dtype=torch.bool, device=dev),
+        )
 
     def _attach(self, state: PlasticState) -> PlasticState:
         """The window's starting state: ``w0`` as fresh views of the current ``theta``."""
@@ -258,10 +266,12 @@ class BPTTLearner:
         mean = mean.clamp(-1.0, 1.0)
         noise = torch.randn(mean.shape, generator=gen, device=out.device)
         x = mean.detach() + BOX_STD * noise
-        logp = (-0.5 * ((x - mean) / BOX_STD).square()
-                - math.log(BOX_STD) - 0.5 * math.log(2 * math.pi)).sum(-1)
-        entropy = torch.full_like(logp, mean.shape[-1] * (0.5 + 0.5 * math.log(2 * math.pi)
-                                                          + math.log(BOX_STD)))
+        logp = (
+            -0.5 * ((x - mean) / BOX_STD).square() - math.log(BOX_STD) - 0.5 * math.log(2 * math.pi)
+        ).sum(-1)
+        entropy = torch.full_like(
+            logp, mean.shape[-1] * (0.5 + 0.5 * math.log(2 * math.pi) + math.log(BOX_STD))
+        )
         action = agent.act_low + (x.clamp(-1.0, 1.0) + 1.0) * 0.5 * (agent.act_high - agent.act_low)
         return action, logp, entropy
 
@@ -276,8 +286,10 @@ class BPTTLearner:
             self._life = self._start_lifetime(r)
         life = self._life
         if life is None or life.index != r:
-            raise RuntimeError(f"update {u} is inside lifetime round {r}, which is not in flight "
-                               "(checkpoints fall between lifetime rounds only)")
+            raise RuntimeError(
+                f"update {u} is inside lifetime round {r}, which is not in flight "
+                "(checkpoints fall between lifetime rounds only)"
+            )
         t0 = time.perf_counter()
         cfg, agent, net, env = self.cfg, self.agent, self.agent.net, self.env
         theta, gen = self.theta, life.generator
@@ -291,8 +303,9 @@ class BPTTLearner:
             action, logp, ent = self._policy(so.out[0], gen)
             values.append(net.value(theta, so.hidden)[0])
             out = env.step(action)
-            state, _, _ = agent.learn(state, out.reward, out.terminated, out.truncated,
-                                      out.info["final_obs"], gen)
+            state, _, _ = agent.learn(
+                state, out.reward, out.terminated, out.truncated, out.info["final_obs"], gen
+            )
             logps.append(logp)
             ents.append(ent)
             rewards.append(out.reward.float())
@@ -344,9 +357,18 @@ class BPTTLearner:
         if k == self.per_lifetime - 1 or self.update_index == self.updates:
             fitness = (life.total / (life.episodes + (~life.last_done).to(torch.float64))).float()
             self._life = None
-        return Update(u, loss.item(), policy_loss.item(), value_loss.item(), entropy.item(),
-                      float(grad_norm), float(ret_sum), int(n_done), fitness,
-                      time.perf_counter() - t0)
+        return Update(
+            u,
+            loss.item(),
+            policy_loss.item(),
+            value_loss.item(),
+            entropy.item(),
+            float(grad_norm),
+            float(ret_sum),
+            int(n_done),
+            fitness,
+            time.perf_counter() - t0,
+        )
 
     @property
     def at_lifetime_boundary(self) -> bool:
@@ -358,9 +380,13 @@ class BPTTLearner:
         """Everything needed to resume between lifetime rounds (``weights_only``-safe)."""
         if not self.at_lifetime_boundary:
             raise RuntimeError("checkpoints are written between lifetime rounds only")
-        return {"update": self.update_index, "theta": self.theta.detach().cpu().clone(),
-                "optimizer": self.optimizer.state_dict(), "baseline": self.baseline.cpu(),
-                "baseline_ready": self.baseline_ready}
+        return {
+            "update": self.update_index,
+            "theta": self.theta.detach().cpu().clone(),
+            "optimizer": self.optimizer.state_dict(),
+            "baseline": self.baseline.cpu(),
+            "baseline_ready": self.baseline_ready,
+        }
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
         """Restore :meth:`state_tree` (same config)."""
@@ -386,8 +412,9 @@ class BPTTLearner:
 
 def _detached(state: PlasticState) -> PlasticState:
     """Every tensor of ``state`` cut from the graph (the truncation of truncated BPTT)."""
-    return PlasticState(*[[t.detach() for t in f] if isinstance(f, list) else f.detach()
-                          for f in state])
+    return PlasticState(
+        *[[t.detach() for t in f] if isinstance(f, list) else f.detach() for f in state]
+    )
 
 
 def checkpoint_due(learner: BPTTLearner) -> bool:
@@ -434,8 +461,16 @@ class _Recorder:
     budget; checkpoints fall on record boundaries, so a resumed run logs the same records.
     """
 
-    def __init__(self, rd: Any, mirror: Any, bar: Any, per_update: int, every: int,
-                 per_lifetime: int, updates: int) -> None:
+    def __init__(
+        self,
+        rd: RunDir,
+        mirror: Any,
+        bar: Any,
+        per_update: int,
+        every: int,
+        per_lifetime: int,
+        updates: int,
+    ) -> None:
         self.rd, self.mirror, self.bar = rd, mirror, bar
         self.per_update, self.every = per_update, every
         self.per_lifetime, self.updates = per_lifetime, updates
@@ -444,8 +479,13 @@ class _Recorder:
 
     def _reset(self) -> None:
         self.n = 0
-        self.sums = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0,
-                     "grad_norm": 0.0}
+        self.sums = {
+            "loss": 0.0,
+            "policy_loss": 0.0,
+            "value_loss": 0.0,
+            "entropy": 0.0,
+            "grad_norm": 0.0,
+        }
         self.ret_sum, self.episodes, self.seconds = 0.0, 0, 0.0
         self.fitness: list[float] = []
 
@@ -463,11 +503,13 @@ class _Recorder:
         u = rec.index + 1
         if not (u % self.every == 0 or u % self.per_lifetime == 0 or u == self.updates):
             return
-        full: dict[str, Any] = {"step": u * self.per_update, "train/update": u,
-                                **{f"train/{k}": v / self.n for k, v in self.sums.items()},
-                                "train/episodes": self.episodes,
-                                "train/episode_return": (self.ret_sum / self.episodes
-                                                         if self.episodes else None)}
+        full: dict[str, Any] = {
+            "step": u * self.per_update,
+            "train/update": u,
+            **{f"train/{k}": v / self.n for k, v in self.sums.items()},
+            "train/episodes": self.episodes,
+            "train/episode_return": (self.ret_sum / self.episodes if self.episodes else None),
+        }
         if self.fitness:
             full["train/fitness_mean"] = sum(self.fitness) / len(self.fitness)
             full["train/fitness_max"] = max(self.fitness)
@@ -478,18 +520,40 @@ class _Recorder:
             self.mirror.log(full)
         if self.bar is not None:
             ret = full["train/episode_return"]
-            self.bar.set_postfix(update=u, ret="-" if ret is None else f"{ret:.1f}",
-                                 loss=f"{full['train/loss']:.3g}", refresh=False)
+            self.bar.set_postfix(
+                update=u,
+                ret="-" if ret is None else f"{ret:.1f}",
+                loss=f"{full['train/loss']:.3g}",
+                refresh=False,
+            )
         self.last.update({k: v for k, v in full.items() if v is not None})
         self._reset()
 
 
-def train_bptt(c: Any, agent: PlasticAgent, env: BatchedEnv, rd: Any, mirror: Any, bar: Any,
-               cfg_hash: str) -> tuple[Tensor, int, dict[str, Any]]:
+def train_bptt(
+    c: TrainConfig,
+    agent: PlasticAgent,
+    env: BatchedEnv,
+    rd: RunDir,
+    mirror: Any,
+    bar: Any,
+    cfg_hash: str,
+) -> tuple[Tensor, int, dict[str, Any]]:
     """``snnrl train learner=bptt``: resume or start, train, return ``(theta [D], steps, metrics)``.
 
     Resumes from ``rd.path / "learner_state.pt"`` when it exists and was written by the same
     config (else a :class:`ConfigError`), truncating ``metrics.jsonl`` back to it.
+
+    ``metrics.jsonl`` gets one record every ``train.log_every // learner.window`` updates and at
+    every lifetime round's end, with ``step`` = env steps so far: the means over those updates of
+    ``train/loss``, ``train/policy_loss``, ``train/value_loss``, ``train/entropy`` and
+    ``train/grad_norm`` (before clipping); ``train/episode_return``, the mean return of the
+    episodes that ended since the previous record (null if none), and ``train/episodes``; at a
+    round's end ``train/fitness_mean`` / ``_max`` / ``_min`` over its lifetimes (reward / episodes
+    begun, with the stochastic training policy); ``perf/sps``.
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite (the run is then marked diverged).
     """
     e, window = c.train.num_envs, c.learner.window
     if env.num_envs != e:
@@ -501,9 +565,12 @@ def train_bptt(c: Any, agent: PlasticAgent, env: BatchedEnv, rd: Any, mirror: An
     if ckpt.is_file():
         tree = learner.load(ckpt)
         if tree.get("config_hash") != cfg_hash:
-            raise ConfigError(str(ckpt), tree.get("config_hash"),
-                              f"a learner state written by this config (hash {cfg_hash}); "
-                              "use a fresh hydra.run.dir")
+            raise ConfigError(
+                str(ckpt),
+                tree.get("config_hash"),
+                f"a learner state written by this config (hash {cfg_hash}); "
+                "use a fresh hydra.run.dir",
+            )
         rd.truncate_metrics(learner.update_index * per_update)
         if bar is not None:
             bar.update(learner.update_index * per_update)
@@ -513,8 +580,10 @@ def train_bptt(c: Any, agent: PlasticAgent, env: BatchedEnv, rd: Any, mirror: An
     recorder = _Recorder(rd, mirror, bar, per_update, every, learner.per_lifetime, updates)
     run_bptt(learner, ckpt, recorder, extra={"config_hash": cfg_hash})
     last = recorder.last
-    metrics = {"train/updates": learner.update_index,
-               "train/lifetimes": math.ceil(learner.update_index / learner.per_lifetime),
-               "train/fitness_mean_last_lifetime": last.get("train/fitness_mean"),
-               "train/loss_last": last.get("train/loss")}
+    metrics = {
+        "train/updates": learner.update_index,
+        "train/lifetime_rounds": math.ceil(learner.update_index / learner.per_lifetime),
+        "train/fitness_mean_last_lifetime": last.get("train/fitness_mean"),
+        "train/loss_last": last.get("train/loss"),
+    }
     return learner.theta.detach()[0].clone(), learner.update_index * per_update, metrics
