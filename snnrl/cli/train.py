@@ -32,7 +32,7 @@ from snnrl.tracking.plots import learning_curve
 
 log = logging.getLogger("snnrl")
 
-PROTOCOL_VERSION = "v1"
+PROTOCOL_VERSION = "v2"
 
 
 def _as_dict(x: Any) -> Any:

@@ -33,7 +33,7 @@ def test_train_writes_the_run_directory(tmp_path: Path) -> None:
     assert summary["seed"] == 3 and summary["env_steps"] == 800
     assert summary["lifetime_steps"] == 200 and summary["device"] == "cpu"
     assert summary["torch_threads"] == 1 and summary["versions"]["torch"] == torch.__version__
-    assert "git_commit" in summary and summary["protocol"] == "v1"
+    assert "git_commit" in summary and summary["protocol"] == "v2"
     m = summary["metrics"]
     for key in ("train/return_last_10pct", "eval/return_mean"):
         assert m[key] > 0
