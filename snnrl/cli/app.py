@@ -13,6 +13,7 @@ from pathlib import Path
 import hydra
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from snnrl.config import register_schemas
@@ -31,8 +32,23 @@ def run_train_app(overrides: list[str]) -> None:
 
     @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")
     def _app(cfg: DictConfig) -> float | None:
-        run_dir = Path(HydraConfig.get().runtime.output_dir)
-        summary = train_job(cfg, run_dir)
+        hc = HydraConfig.get()
+        run_dir = Path(hc.runtime.output_dir)
+        if hc.mode != RunMode.MULTIRUN:
+            summary = train_job(cfg, run_dir)
+        else:
+            # In a sweep one job's crash must not take the others down: it is recorded in its
+            # own summary.json (status failed, with the reason) and printed; the sweep goes on.
+            from snnrl.config import ConfigError
+
+            try:
+                summary = train_job(cfg, run_dir)
+            except ConfigError:
+                raise  # bad input is the same for every job: stop at once
+            except Exception as e:  # noqa: BLE001 - recorded by train_job, reported here
+                print(f"snnrl train: job in {run_dir} failed: {type(e).__name__}: {e}",
+                      file=sys.stderr, flush=True)
+                return None
         return summary.get("metrics", {}).get("eval/return_mean")
 
     saved = sys.argv

@@ -94,6 +94,27 @@ def validate(cfg: DictConfig) -> TrainConfig:
     return c
 
 
+def finished_summary(run_dir: Path, cfg_hash: str) -> dict[str, Any] | None:
+    """The summary of a run already finished in ``run_dir`` with this config hash, else None.
+
+    Finished means status ``ok`` or ``diverged`` (a diverged run is a result). A ``failed`` or
+    ``running`` summary, or one with another config hash, is not: that job runs again (an
+    outer learner resumes from its checkpoint).
+    """
+    import json
+
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if summary.get("config_hash") == cfg_hash and summary.get("status") in ("ok", "diverged"):
+        return summary
+    return None
+
+
 def _env_info(env: Any, c: TrainConfig) -> EnvInfo:
     return EnvInfo(
         env.single_observation_space,
@@ -124,6 +145,11 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     torch.manual_seed(c.seed)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert isinstance(resolved, dict)
+    done = finished_summary(run_dir, config_hash(resolved))
+    if done is not None:  # a finished job is never rerun (sweeps re-run into the same dirs)
+        print(f"snnrl train: {run_dir} already finished with this config "
+              f"(status {done['status']}); skipped", flush=True)
+        return done
     env = None
     n_envs = c.train.num_envs * (c.learner.popsize if c.learner.name == "es" else 1)
     try:

@@ -41,6 +41,23 @@ from snnrl.seeding import derive_seed
 from snnrl.tracking.rundir import atomic_write
 
 
+def _import_evotorch() -> None:
+    """Import evotorch without its import-time warning.
+
+    At import evotorch warns that "the logger is already configured" whenever Hydra has set up
+    logging, which is every ``snnrl train`` job.
+    """
+    import logging
+
+    lg = logging.getLogger("evotorch")
+    level = lg.level
+    lg.setLevel(logging.ERROR)
+    try:
+        import evotorch.algorithms.functional  # noqa: F401
+    finally:
+        lg.setLevel(level)
+
+
 def _leaves(x: Any) -> list[Any]:
     if isinstance(x, tuple):
         return [leaf for item in x for leaf in _leaves(item)]
@@ -83,6 +100,7 @@ class ESLearner:
         seed: int,
         theta0: Tensor | None = None,
     ) -> None:
+        _import_evotorch()
         from evotorch.algorithms.functional import pgpe
 
         if env.num_envs != cfg.popsize * envs_per_candidate:
