@@ -9,7 +9,8 @@ What a run directory of a meta-learned agent holds, beside the common files:
 - ``checkpoint.pt``: the final meta-parameters ``theta`` and their layout.
 - ``eval_curves.json`` / ``within_lifetime.png``: the within-lifetime learning curve of the
   evaluation lifetimes, plastic vs the plasticity-off control (same initial weights, same envs).
-- ``eval/h{k}/``: long-horizon stability (``eval.horizons``), as ``snnrl eval`` writes it.
+- ``eval/long_horizon/``: long-horizon stability (``eval.horizons``), as ``snnrl eval`` writes
+  it.
 """
 
 from __future__ import annotations
@@ -188,7 +189,11 @@ def _plot_curves(curves: dict[str, Any], path: Path, title: str) -> None:
     ax.set_ylabel("mean return of episodes ending here")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no episode ended in the evaluation lifetimes", ha="center",
+                transform=ax.transAxes)
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp)

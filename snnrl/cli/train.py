@@ -115,6 +115,24 @@ def finished_summary(run_dir: Path, cfg_hash: str) -> dict[str, Any] | None:
     return None
 
 
+def check_resumable(run_dir: Path, cfg_hash: str) -> None:
+    """Refuse, before anything is written, a run dir holding another config's learner state.
+
+    Raises:
+        ConfigError: ``learner_state.pt`` exists and was written by a different config.
+    """
+    path = run_dir / "learner_state.pt"
+    if not path.is_file():
+        return
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True).get("config_hash")
+    except Exception:  # noqa: BLE001 - unreadable: the learner reports it when it loads
+        return
+    if saved != cfg_hash:
+        raise ConfigError(str(path), saved, f"a learner state written by this config (hash "
+                          f"{cfg_hash}); use a fresh hydra.run.dir")
+
+
 def _env_info(env: Any, c: TrainConfig) -> EnvInfo:
     return EnvInfo(
         env.single_observation_space,
@@ -150,6 +168,7 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         print(f"snnrl train: {run_dir} already finished with this config "
               f"(status {done['status']}); skipped", flush=True)
         return done
+    check_resumable(run_dir, config_hash(resolved))
     env = None
     n_envs = c.train.num_envs * (c.learner.popsize if c.learner.name == "es" else 1)
     try:

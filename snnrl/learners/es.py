@@ -229,5 +229,5 @@ def summarise_generation(rec: Generation) -> dict[str, float]:
         "es/fitness_max": float(f.max()) if f.numel() else math.nan,
         "es/fitness_min": float(f.min()) if f.numel() else math.nan,
         "es/diverged": float(rec.diverged),
-        "es/generation_s": rec.seconds,
+        "perf/generation_s": rec.seconds,
     }
