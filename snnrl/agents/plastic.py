@@ -47,7 +47,9 @@ class PlasticAgentConfig:
     """False = rules-only meta-learning: initial weights drawn at random per lifetime."""
     plasticity: bool = True
     """False = the control: same initial weights, rule off."""
-    init_gain: float = 0.5
+    init_gain: float | None = None
+    """Initial weights ~ N(0, (init_gain / sqrt(fan_in))^2); None: the value tuned for the
+    neuron type (rate 2.0, lif 1.0; conf/agent/*.yaml says how)."""
     w_clip: float = 1.0
     ticks_per_step: int = 8
     beta: float = 0.8
@@ -72,6 +74,8 @@ class PlasticAgentConfig:
             raise ConfigError("agent.coeffs", self.coeffs, "'layer' or 'synapse'")
         if not self.hidden or any(h <= 0 for h in self.hidden):
             raise ConfigError("agent.hidden", self.hidden, "a non-empty list of sizes > 0")
+        if self.init_gain is None:
+            self.init_gain = 2.0 if self.neuron == "rate" else 1.0
         for key in ("init_gain", "w_clip", "ticks_per_step", "v_th", "logit_scale",
                     "rule_scale"):
             check_positive(f"agent.{key}", getattr(self, key))

@@ -224,6 +224,19 @@ class PlasticNetwork:
         self.obs_mid = (obs_high + obs_low) / 2
         self.obs_half = (obs_high - obs_low) / 2
         self.n_layers = len(spec.sizes) - 1
+        self._coeff_cache: tuple[Tensor, int, dict[str, Tensor]] | None = None
+
+    def coefficients(self, theta: Tensor) -> dict[str, Tensor]:
+        """Name → broadcastable ``[P, 1, ...]`` view of every meta-parameter of ``theta``.
+
+        Cached while ``theta`` is the same tensor, unmodified (its in-place version counter), so
+        a rollout slices ``theta`` once rather than at every step.
+        """
+        c = self._coeff_cache
+        if c is None or c[0] is not theta or c[1] != theta._version:
+            views = {k: v.unsqueeze(1) for k, v in self.layout.views(theta).items()}
+            self._coeff_cache = c = (theta, theta._version, views)
+        return c[2]
 
     # ----------------------------------------------------------------------------- state
     def init_state(self, theta: Tensor, envs: int, generator: torch.Generator) -> PlasticState:
@@ -298,29 +311,45 @@ class PlasticNetwork:
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """``ticks`` LIF ticks; returns per-layer rates, spike windows ``[..., K, n]``, membranes.
 
-        The bias input of every layer is a constant 1 (its "spike train" for STDP is all ones).
+        Layer by layer over the whole window (the network is feed-forward, and a spike reaches
+        the next layer in the tick it is emitted, so this equals the tick-by-tick order): the
+        synaptic input of all ``K`` ticks is one batched matmul, and only the membrane recursion
+        loops over ticks. The input layer's integrate-and-fire recursion with a constant current
+        ``c <= v_th`` (at most one spike per tick) is solved in closed form: after ``t`` ticks it
+        has fired ``floor((v0 + t c) / v_th)`` times. The bias input of every layer is a constant
+        1 (its "spike train" for STDP is all ones).
         """
         spec = self.spec
         beta, th, k = spec.beta, spec.v_th, spec.ticks
         v = list(v)
         cur_in = spec.input_gain * x
-        trains: list[list[Tensor]] = [[] for _ in range(len(v))]
-        for _ in range(k):
-            v[0] = v[0] + cur_in  # input layer: integrate-and-fire, rate = input_gain * x
-            s = spike_fn(v[0] - th)
-            v[0] = v[0] - s * th
-            trains[0].append(s)
-            for lyr, w in enumerate(ws):
-                v[lyr + 1] = beta * v[lyr + 1] + _affine(w, s)
-                s = spike_fn(v[lyr + 1] - th)
-                v[lyr + 1] = v[lyr + 1] - s * th
-                trains[lyr + 1].append(s)
-        windows = [torch.stack(t, dim=-2) for t in trains]
+        if spec.input_gain <= th:
+            t = torch.arange(1, k + 1, dtype=x.dtype, device=x.device).unsqueeze(-1)  # [K, 1]
+            fired = torch.floor((v[0].unsqueeze(-2) + t * cur_in.unsqueeze(-2)) / th)
+            s_in = torch.diff(fired, dim=-2, prepend=torch.zeros_like(fired[..., :1, :]))
+            v[0] = v[0] + k * cur_in - th * fired[..., -1, :]
+        else:  # currents above threshold: the plain recursion (one spike per tick at most)
+            ticks = []
+            for _ in range(k):
+                v[0] = v[0] + cur_in
+                s = spike_fn(v[0] - th)
+                v[0] = v[0] - s * th
+                ticks.append(s)
+            s_in = torch.stack(ticks, dim=-2)
+        windows = [s_in]
+        for lyr, w in enumerate(ws):
+            cur = windows[-1] @ w[..., :-1].transpose(-1, -2) + w[..., -1].unsqueeze(-2)
+            vl = v[lyr + 1]
+            ticks = []
+            for i in range(k):
+                vl = beta * vl + cur[..., i, :]
+                s = spike_fn(vl - th)
+                vl = vl - s * th
+                ticks.append(s)
+            v[lyr + 1] = vl
+            windows.append(torch.stack(ticks, dim=-2))
         rates = [w.mean(dim=-2) for w in windows]
         return rates, windows, v
-
-    def _coeff(self, views: dict[str, Tensor], name: str, lyr: int) -> Tensor:
-        return views[f"{name}{lyr}"].unsqueeze(1)  # [P, 1, post, pre+1] or [P, 1, 1, 1]
 
     def _plasticity(
         self,
@@ -334,7 +363,7 @@ class PlasticNetwork:
         hidden: Tensor,
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
         spec = self.spec
-        views = self.layout.views(theta)
+        views = self.coefficients(theta)  # [P, 1, post, pre+1] or [P, 1, 1, 1]
         c = spec.w_clip
         p_new, e_new, xp_new, xq_new = [], [], [], []
         mod_in = None
@@ -347,7 +376,7 @@ class PlasticNetwork:
         for lyr in range(self.n_layers):
             x = _with_bias(pre[lyr])
             y = post[lyr]
-            cf = {n: self._coeff(views, n, lyr) for n in RULE_COEFFS[spec.rule]}
+            cf = {n: views[f"{n}{lyr}"] for n in RULE_COEFFS[spec.rule]}
             if spec.rule == "hebb":
                 dw = hebb_dw(x, y, cf["eta"])
             elif spec.rule == "oja":
@@ -357,7 +386,7 @@ class PlasticNetwork:
             elif spec.rule == "neuromod":
                 assert mod_in is not None
                 e = eligibility_update(state.e[lyr], x, y, cf["eta_e"].clamp(0.0, 1.0))
-                m = torch.tanh(_affine_nobias(views[f"m{lyr}"].unsqueeze(1), mod_in))
+                m = torch.tanh(_affine_nobias(views[f"m{lyr}"], mod_in))
                 dw = neuromod_dw(e, m, cf["alpha"])
                 e_new.append(e)
             else:  # stdp
@@ -377,7 +406,7 @@ class PlasticNetwork:
 
     def value(self, theta: Tensor, hidden: Tensor) -> Tensor:
         """Value head ``[P, E]`` (gradient learners only)."""
-        w = self.layout.views(theta)["value"].unsqueeze(1)  # [P, 1, 1, n+1]
+        w = self.coefficients(theta)["value"]  # [P, 1, 1, n+1]
         return _affine(w, hidden).squeeze(-1)
 
 
