@@ -1,4 +1,4 @@
-"""``snnrl compare DIR... [--metric KEY] [--by agent,env_id] [--normalise] [--out DIR]``.
+"""``snnrl compare DIR... [--wandb ENTITY/PROJECT] [--metric KEY] [--by agent,env_id] ...``.
 
 Aggregates training runs over seeds. Each ``DIR`` is a run directory (it holds ``summary.json``)
 or a sweep directory, searched recursively for run directories (a run directory's own
@@ -24,6 +24,16 @@ Writes into ``--out`` (default ``./compare``): ``compare.md``, ``compare.csv`` (
 ``metrics.jsonl``), ``performance_profile.png`` and, when the summaries hold ``energy/...``
 figures, ``energy_pareto.png``. Every file is written atomically after all input was read and
 checked; bad input writes nothing.
+
+Local run directories are the primary source. ``--wandb ENTITY/PROJECT`` (repeatable) adds the
+training runs a W&B project holds (``wandb.Api().runs``, filtered to ``jobType: train`` and
+``--wandb-filters``), read from their W&B summary and config as a run directory's
+``summary.json`` is (status from the summary's ``status``, else the W&B run state); a W&B run
+whose id a local run directory's ``wandb/`` also holds is counted once, from the directory,
+and of W&B runs with the same ``config_hash`` (a job resumed or rerun into a new W&B run) only the
+latest is read.
+W&B runs have no learning curves here (history is not fetched); ``--normalise`` reads their
+references from their W&B config.
 """
 
 from __future__ import annotations
@@ -69,8 +79,14 @@ def _parser() -> argparse.ArgumentParser:
                 description="Aggregate training runs over seeds (per-seed means first): IQM, "
                             "mean and median with 95%% stratified-bootstrap CIs, probability of "
                             "improvement, performance profiles, learning curves, energy.")
-    p.add_argument("dirs", type=Path, nargs="+", metavar="DIR",
+    p.add_argument("dirs", type=Path, nargs="*", metavar="DIR",
                    help="run directories (with summary.json) and/or sweep directories")
+    p.add_argument("--wandb", action="append", default=[], metavar="ENTITY/PROJECT",
+                   help="also read the training runs of this W&B project (needs network; "
+                        "repeatable)")
+    p.add_argument("--wandb-filters", default=None, metavar="JSON",
+                   help='W&B run filters (MongoDB-style), e.g. \'{"group": "my_sweep"}\'; '
+                        'jobType defaults to "train"')
     p.add_argument("--metric", default="eval/return_mean",
                    help="summary.json metric to aggregate (default: eval/return_mean)")
     p.add_argument("--by", default="agent,env_id",
@@ -108,6 +124,15 @@ class Run:
     """``value``, normalised when its env is."""
     refs: tuple[float, float] | None = None
     """``(random_return, oracle_return)`` from ``config.yaml``, when both are present."""
+    source: str | None = None
+    """``wandb:ENTITY/PROJECT/RUN_ID`` for a run read from W&B; None for a run directory."""
+    config: dict[str, Any] | None = None
+    """The W&B run's config (runs read from W&B only)."""
+
+    @property
+    def where(self) -> str:
+        """Where the run was read: its directory, or its W&B source."""
+        return self.source or str(self.path)
 
     @property
     def status(self) -> str:
@@ -203,17 +228,24 @@ def _metric_of(summary: dict[str, Any], metric: str) -> tuple[float, str | None]
     return x, None
 
 
-def _references(run_dir: Path) -> tuple[float, float] | None:
-    """``(env.random_return, env.oracle_return)`` of a run's ``config.yaml``, if both are set."""
+def _references(run_dir: Path, config: dict[str, Any] | None = None
+                ) -> tuple[float, float] | None:
+    """``(env.random_return, env.oracle_return)`` of a run's ``config.yaml``, if both are set.
+
+    ``config``: a W&B run's config, read instead of ``config.yaml``.
+    """
     import yaml
 
     path = run_dir / "config.yaml"
-    if not path.is_file():
+    if config is not None:
+        data: Any = config
+    elif not path.is_file():
         return None
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(str(path), type(e).__name__, "valid YAML") from None
+    else:
+        try:
+            data = yaml.safe_load(path.read_text())
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+            raise ConfigError(str(path), type(e).__name__, "valid YAML") from None
     env = data.get("env") if isinstance(data, dict) else None
     if not isinstance(env, dict):
         return None
@@ -221,9 +253,133 @@ def _references(run_dir: Path) -> tuple[float, float] | None:
     if lo is None or hi is None:
         return None
     if not (math.isfinite(lo) and math.isfinite(hi) and hi != lo):
-        raise ConfigError(f"{path}: env.oracle_return", hi,
+        where = path if config is None else run_dir
+        raise ConfigError(f"{where}: env.oracle_return", hi,
                           f"a finite value different from env.random_return={lo}")
     return lo, hi
+
+
+# ------------------------------------------------------------------------------ W&B input
+
+_WANDB_STATUS = {"finished": "ok", "running": "running", "crashed": "failed", "failed": "failed",
+                 "killed": "failed", "preempted": "failed"}
+"""W&B run state -> ``summary.json`` status, for runs whose W&B summary has no ``status``."""
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float | bool)
+
+
+def _wandb_api() -> Any:
+    """``wandb.Api()`` (network); a missing package is bad input, as one line."""
+    try:
+        import wandb
+    except ImportError:
+        raise ConfigError("--wandb", "wandb", "the wandb package installed (pip install "
+                          "'snnrl[full]')") from None
+    return wandb.Api(timeout=60)
+
+
+def local_wandb_ids(run_dirs: Sequence[Path]) -> set[str]:
+    """W&B run ids that local run directories hold (``wandb/[offline-]run-DATE-ID/``)."""
+    ids = set()
+    for d in run_dirs:
+        for sub in (d / "wandb").glob("*run-*"):
+            if sub.is_dir() and not sub.is_symlink():
+                ids.add(sub.name.rsplit("-", 1)[-1])
+    return ids
+
+
+def _wandb_summary(wr: Any, source: str, by: Sequence[str]) -> dict[str, Any] | None:
+    """A W&B run as the ``summary.json`` ``snnrl train`` would have written; None: not one."""
+    summary = {str(k): v for k, v in wr.summary.items() if not str(k).startswith("_")}
+    cfg = dict(wr.config or {})
+    agent, env = cfg.get("agent"), cfg.get("env")
+    data: dict[str, Any] = {k: v for k, v in summary.items() if "/" not in k and _scalar(v)}
+    data.setdefault("agent", agent.get("name") if isinstance(agent, dict) else agent)
+    data.setdefault("env_id", cfg.get("env_id", env.get("id") if isinstance(env, dict) else None))
+    data.setdefault("seed", cfg.get("seed"))
+    if any(data.get(k) is None for k in ("agent", "env_id", "seed")):
+        return None
+    state = str(getattr(wr, "state", "") or "")
+    if "status" not in data:
+        data["status"] = _WANDB_STATUS.get(state, state or "unknown")
+        if data["status"] != "ok":
+            data["reason"] = f"W&B run state {state!r}"
+    data["metrics"] = {k: v for k, v in summary.items() if "/" in k and _scalar(v)}
+    data["wandb_group"] = getattr(wr, "group", None)
+    for key in by:
+        if key in data:
+            continue
+        node: Any = cfg  # a config key, dotted for nested ones (train.num_envs)
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise ConfigError("--by", key, f"keys of every run's summary (or W&B config); "
+                              f"{source} has: {', '.join(sorted(data))}")
+        data[key] = node
+    for key in by:
+        if not _scalar(data[key]):
+            raise ConfigError(f"{source}: {key}", data[key], "a scalar to group by (--by)")
+    return data
+
+
+def wandb_runs(project: str, metric: str, by: Sequence[str],
+               filters: dict[str, Any] | None = None, api: Any = None,
+               skip_ids: frozenset[str] | set[str] = frozenset()
+               ) -> tuple[list[Run], list[str]]:
+    """Training runs of a W&B project (``ENTITY/PROJECT``) as :class:`Run` s, and notes.
+
+    ``api`` stands in for ``wandb.Api()`` (tests); ``skip_ids``: runs already read from local
+    run directories.
+
+    Raises:
+        ConfigError: A bad project path, no wandb package, or a project that cannot be read.
+    """
+    parts = project.split("/")
+    if len(parts) != 2 or not all(x.strip() for x in parts):
+        raise ConfigError("--wandb", project, "ENTITY/PROJECT")
+    query = {"jobType": "train", **(filters or {})}
+    if api is None:
+        api = _wandb_api()
+    try:
+        found = list(api.runs(project, filters=query, order="+created_at"))
+    except Exception as e:  # noqa: BLE001 - network, auth, unknown project: one line
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise ConfigError("--wandb", project, f"a W&B project that can be read "
+                          f"({type(e).__name__}: {first})") from None
+    runs: list[Run] = []
+    notes: list[str] = []
+    n_local = 0
+    latest: dict[str, Any] = {}  # api.runs lists runs oldest first: the last one wins
+    for wr in found:
+        h = wr.summary.get("config_hash")
+        if isinstance(h, str):
+            latest[h] = wr
+    superseded = [str(wr.id) for wr in found if isinstance(wr.summary.get("config_hash"), str)
+                  and latest[wr.summary["config_hash"]] is not wr]
+    if superseded:
+        notes.append(f"wandb:{project}: run(s) {', '.join(superseded)} superseded by a later "
+                     "run of the same config (a resumed or rerun job); left out")
+    for wr in found:
+        if str(wr.id) in superseded:
+            continue
+        if str(wr.id) in skip_ids:
+            n_local += 1
+            continue
+        source = f"wandb:{project}/{wr.id}"
+        s = _wandb_summary(wr, source, by)
+        if s is None:
+            notes.append(f"{source}: not an snnrl train run (no agent, env_id or seed); "
+                         "left out")
+            continue
+        v, problem = _metric_of(s, metric)
+        runs.append(Run(Path(source), s, v, problem, source=source,
+                        config=dict(wr.config or {})))
+    if n_local:
+        notes.append(f"wandb:{project}: {n_local} run(s) also in local run directories; "
+                     "the directories' records are used")
+    return runs, notes
 
 
 # ----------------------------------------------------------------------------- aggregation
@@ -304,8 +460,14 @@ def compare(
     normalise: bool = False,
     reps: int = 50_000,
     random_state: int = 0,
+    wandb: Sequence[str] = (),
+    wandb_filters: dict[str, Any] | None = None,
+    api: Any = None,
 ) -> Comparison:
     """Read, group and aggregate the runs in ``dirs`` (see the module docstring).
+
+    ``wandb``: W&B projects (``ENTITY/PROJECT``) to read runs from as well, with
+    ``wandb_filters``; ``api`` stands in for ``wandb.Api()``.
 
     Raises:
         ConfigError: No run found, an unknown metric or ``--by`` key, or a malformed file.
@@ -323,12 +485,25 @@ def compare(
     if normalise and "return" not in metric:
         raise ConfigError("--normalise", metric, "a return metric (it rescales returns between "
                           "env.random_return and env.oracle_return)")
-    run_dirs = find_run_dirs(dirs)
+    if not dirs and not wandb:
+        raise _UsageError("give a run or sweep DIR, or --wandb ENTITY/PROJECT")
+    run_dirs = find_run_dirs(dirs) if dirs else []
     runs = []
     for d in run_dirs:
         s = _load_summary(d, by)
         v, problem = _metric_of(s, metric)
         runs.append(Run(d, s, v, problem))
+    notes: list[str] = []
+    skip = local_wandb_ids(run_dirs) if wandb else set()
+    for project in wandb:
+        w_runs, w_notes = wandb_runs(project, metric, by, wandb_filters, api, skip)
+        runs += w_runs
+        notes += w_notes
+        skip |= {r.source.rsplit("/", 1)[-1] for r in w_runs if r.source}
+    if not runs:
+        query = json.dumps({"jobType": "train", **(wandb_filters or {})})
+        raise ConfigError("--wandb", ",".join(wandb),
+                          f"a project holding snnrl train runs that match the filters {query}")
     known = sorted({k for r in runs for k in r.summary["metrics"]})
     if metric not in known:
         raise ConfigError("--metric", metric,
@@ -337,19 +512,19 @@ def compare(
     included = [r for r in runs if r.status == "ok"]
     excluded = [r for r in runs if r.status != "ok"]
     missing = [r for r in included if r.problem is not None]
-    notes: list[str] = []
     raw_envs: list[str] = []
     env_normalised: dict[str, bool] = {}
     if normalise:
-        refs = {id(r): _references(r.path) for r in included}
+        refs = {id(r): _references(r.path, r.config) for r in included}
         for env in sorted({r.env_id for r in included}):
             env_runs = [r for r in included if r.env_id == env]
             env_normalised[env] = all(refs[id(r)] is not None for r in env_runs)
             if not env_normalised[env]:
                 raw_envs.append(env)
                 lacking = next(r for r in env_runs if refs[id(r)] is None)
+                where = lacking.source or lacking.path / "config.yaml"
                 notes.append(f"{env}: not normalised (no env.random_return and env.oracle_return "
-                             f"in {lacking.path / 'config.yaml'}); raw {metric} shown")
+                             f"in {where}); raw {metric} shown")
             elif len({refs[id(r)] for r in env_runs}) > 1:
                 notes.append(f"{env}: runs have different references; each run is normalised "
                              "with its own config.yaml")
@@ -410,7 +585,8 @@ def compare(
                 and not np.isnan(g.scores[:, g.tasks.index(env)]).all()}
         if cols:
             profiles[env] = performance_profile(cols, reps=small_reps, random_state=random_state)
-    return Comparison(metric, by, normalise, reps, random_state, [str(d) for d in dirs], runs,
+    inputs = [str(d) for d in dirs] + [f"wandb:{p}" for p in wandb]
+    return Comparison(metric, by, normalise, reps, random_state, inputs, runs,
                       groups, excluded, missing, improvements, profiles, notes, raw_envs)
 
 
@@ -532,7 +708,7 @@ def markdown(c: Comparison, figures: Sequence[str]) -> str:
         lines += ["| run | agent | env_id | seed | status | reason |", "|---|---|---|---:|---|---|"]
         for r in c.excluded:
             lines.append("| " + " | ".join(_md_escape(str(x)) for x in (
-                r.path, r.summary.get("agent", "?"), r.env_id, r.seed, r.status,
+                r.where, r.summary.get("agent", "?"), r.env_id, r.seed, r.status,
                 r.summary.get("reason", "") or "")) + " |")
     else:
         lines.append("None: every run has status ok.")
@@ -540,7 +716,7 @@ def markdown(c: Comparison, figures: Sequence[str]) -> str:
         lines += ["", f"## Runs without a finite {c.metric}", "",
                   "| run | seed | problem |", "|---|---:|---|"]
         for r in c.missing:
-            lines.append(f"| {_md_escape(str(r.path))} | {r.seed} | {r.problem} |")
+            lines.append(f"| {_md_escape(r.where)} | {r.seed} | {r.problem} |")
     if c.notes:
         lines += ["", "## Notes", ""] + [f"- {_md_escape(n)}" for n in c.notes]
     if figures:
@@ -578,15 +754,15 @@ def as_json(c: Comparison) -> dict[str, Any]:
             "normalised": g.normalised, "seeds": g.seeds,
             "scores": [[None if math.isnan(x) else x for x in row] for row in g.scores.tolist()],
             "n_runs": len(g.runs), "n_dropped": g.n_dropped,
-            "runs": [str(r.path) for r in g.runs],
+            "runs": [r.where for r in g.runs],
             "estimates": {k: asdict(v) for k, v in g.estimates.items()},
             "energy_J_per_episode": g.energy} for g in c.groups],
         "probability_of_improvement": [
             {"envs": list(i["tasks"]), "x": i["x"], "y": i["y"], **asdict(i["result"])}
             for i in c.improvements],
-        "excluded": [{"run": str(r.path), "status": r.status,
+        "excluded": [{"run": r.where, "status": r.status,
                       "reason": r.summary.get("reason")} for r in c.excluded],
-        "missing_metric": [{"run": str(r.path), "problem": r.problem} for r in c.missing],
+        "missing_metric": [{"run": r.where, "problem": r.problem} for r in c.missing],
         "notes": c.notes,
     }
 
@@ -596,7 +772,7 @@ def as_json(c: Comparison) -> dict[str, Any]:
 
 def _read_curve(run: Run, key: str, notes: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
     path = run.path / "metrics.jsonl"
-    if not path.is_file():
+    if run.source is not None or not path.is_file():  # W&B runs: history is not fetched
         return None
     xs, ys = [], []
     with open(path, encoding="utf-8") as f:
@@ -805,8 +981,10 @@ def _write_outputs(out: Path, files: dict[str, bytes]) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def run_compare(argv: list[str]) -> int:
+def run_compare(argv: list[str], api: Any = None) -> int:
     """Entry point of ``snnrl compare``; returns the exit status.
+
+    ``api`` stands in for ``wandb.Api()`` (tests).
 
     Raises:
         ConfigError: Bad input (nothing is written then).
@@ -818,7 +996,16 @@ def run_compare(argv: list[str]) -> int:
     if a.out.exists() and not a.out.is_dir():
         raise ConfigError("--out", str(a.out), "a directory (or a path to create one at)")
     by = tuple(k.strip() for k in a.by.split(","))
-    c = compare(a.dirs, a.metric, by, a.normalise, a.reps, a.random_state)
+    filters = None
+    if a.wandb_filters is not None:
+        try:
+            filters = json.loads(a.wandb_filters)
+        except ValueError:
+            filters = None
+        if not isinstance(filters, dict):
+            raise ConfigError("--wandb-filters", a.wandb_filters,
+                              "a JSON object (W&B's MongoDB-style run filters)")
+    c = compare(a.dirs, a.metric, by, a.normalise, a.reps, a.random_state, a.wandb, filters, api)
 
     figures: dict[str, bytes] = {}
     curves, _ = learning_curves_png(c, a.curve_metric)
@@ -837,7 +1024,7 @@ def run_compare(argv: list[str]) -> int:
         print(f"{g.label}: IQM {_ci(iv)} over {len(g.seeds) - g.n_dropped} seeds"
               + (f" ({g.n_dropped} dropped)" if g.n_dropped else ""))
     for r in c.excluded:
-        print(f"excluded: {r.path} ({r.status})")
+        print(f"excluded: {r.where} ({r.status})")
     print(f"\nreport: {a.out / 'compare.md'}")
     return 0
 

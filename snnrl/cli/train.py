@@ -235,7 +235,9 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         env.close()
         summary["wall_time_s"] = time.perf_counter() - t_start
         if mirror is not None:
-            mirror.summary(summary.get("metrics", {}))
+            mirror.summary(summary.get("metrics", {}), status=summary["status"],
+                           reason=summary.get("reason"), env_steps=summary["env_steps"],
+                           wall_time_s=summary["wall_time_s"])
             mirror.finish(exit_code)
         rd.write_summary(summary)
     _print_results(summary, run_dir)
