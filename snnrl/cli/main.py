@@ -31,11 +31,12 @@ commands:
   zoo      the zoo: agents x envs (runs / tuned / unsupported): snnrl zoo [--env NAME];
            plasticity rules and their locality: snnrl zoo --rules
 
-coming with later issues: board
+  board    leaderboards: snnrl board submit DIR... | check [FILE...] | verify FILE
+           [--device cpu] | render [--check]   (--root leaderboards: where they live)
 """
 
-PLANNED = ("board",)
-AVAILABLE = "train, eval, energy, compare, zoo"
+PLANNED: tuple[str, ...] = ()
+AVAILABLE = "train, eval, energy, compare, zoo, board"
 
 
 def _one_line(e: BaseException) -> str:
@@ -122,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(rest, "snnrl.cli.zoo", "run_zoo")
     if cmd == "compare":
         return _guarded(rest, "snnrl.cli.compare", "run_compare")
+    if cmd == "board":
+        return _guarded(rest, "snnrl.cli.board", "run_board")
     if cmd in PLANNED:
         return _error(f"'{cmd}' is not available yet in this version; available: {AVAILABLE}")
     return _error(f"unknown command '{cmd}'; expected one of: {AVAILABLE}")

@@ -1,0 +1,183 @@
+"""``verify``: re-run the protocol evaluation of every stored seed and compare.
+
+Each seed's agent is rebuilt from its stored config by the loader ``snnrl eval`` uses
+(:func:`snnrl.cli.evaluate.load_agent`: ``yaml.safe_load``, no interpolation, only snnrl's own
+schemas, nothing named in the file imported or instantiated; ``torch.load(weights_only=True)``),
+and evaluated exactly as training did (:func:`snnrl.cli.train.evaluate_lifetimes`) with the
+run's seed and torch thread count:
+
+- online agents (R-STDP, learner ``none``): fresh lifetimes from new initial weights, their
+  streams derived from the seed (docs/PROTOCOL.md v1), so the stored checkpoint (the final
+  training state) is checked and loaded but does not enter the figure;
+- meta-learned agents (learner ``es``/``bptt``): the stored ``theta`` is set, then the same
+  evaluation lifetimes with the rule on (the plasticity-off control arm is not re-run).
+
+The recomputed ``eval/`` figures (:data:`~snnrl.leaderboard.schema.COMPARE_KEYS` that the
+stored summary records) must equal the stored ones within ``tolerance`` (default 0: bit for bit,
+which is what the same code on the same device and thread count gives). A match raises the
+entry's level to ``re-evaluated``; a mismatch leaves the level and records the differences. Either
+way the entry is rewritten atomically with the new history item and the ledger gets its line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snnrl.config import ConfigError
+from snnrl.leaderboard.checks import check
+from snnrl.leaderboard.schema import COMPARE_KEYS, EVENTS
+from snnrl.leaderboard.store import (
+    LEVELS,
+    append_ledger,
+    dump_yaml,
+    load_data,
+    now_utc,
+    root_of,
+    write_text,
+)
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of :func:`verify`.
+
+    Attributes:
+        ok: Every compared figure matched within the tolerance.
+        level: The entry's level afterwards.
+        compared: ``(seed, metric, stored, recomputed)`` for every figure compared.
+        mismatches: One line per figure that did not match.
+        seconds: Wall time of the re-evaluation.
+        details: The text recorded in the entry's history.
+    """
+
+    ok: bool
+    level: str
+    compared: list[tuple[int, str, float, float]] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    details: str = ""
+
+
+def _reevaluate(root: Path, run: dict[str, Any], device: Any) -> dict[str, Any]:
+    """The protocol evaluation of one stored seed; returns the eval metrics."""
+    import torch
+
+    from snnrl.cli.evaluate import load_agent
+    from snnrl.cli.train import evaluate_lifetimes
+
+    with tempfile.TemporaryDirectory(prefix="snnrl-verify-") as tmp:
+        shutil.copyfile(root / run["files"]["config"]["path"], Path(tmp) / "config.yaml")
+        shutil.copyfile(root / run["files"]["checkpoint"]["path"], Path(tmp) / "checkpoint.pt")
+        torch.load(Path(tmp) / "checkpoint.pt", map_location="cpu", weights_only=True)
+        c, agent = load_agent(Path(tmp), device)
+    c.progress = False
+    metrics, _ = evaluate_lifetimes(c, agent, device)
+    return metrics
+
+
+def _matches(stored: Any, got: Any, tolerance: float) -> bool:
+    if got is None or (isinstance(got, float) and math.isnan(got)):
+        return False
+    if tolerance == 0:
+        return bool(stored == got)
+    return abs(float(stored) - float(got)) <= tolerance
+
+
+def add_history(entry_path: Path, event: str, by: str, details: str) -> str:
+    """Append a history item for ``event`` to an entry, rewrite it atomically, add a ledger line.
+
+    Returns:
+        The entry's level afterwards.
+    """
+    root = root_of(entry_path)
+    entry = load_data(entry_path, "entry")
+    v = entry["verification"]
+    sets = EVENTS[event]
+    level = v["level"] if sets is None else max(v["level"], sets, key=LEVELS.index)
+    v["history"].append({"event": event, "level": level, "date": now_utc(), "by": by,
+                         "details": details})
+    v["level"] = level
+    write_text(entry_path, dump_yaml(entry))
+    append_ledger(root, entry_path, event)
+    return level
+
+
+def verify(entry_path: Path, device: str = "cpu", *, tolerance: float = 0.0,
+           by: str = "snnrl board verify", record: bool = True) -> VerifyResult:
+    """Re-evaluate every seed of an entry and compare with its stored figures.
+
+    Args:
+        entry_path: The entry file (it must pass :func:`~snnrl.leaderboard.checks.check`).
+        device: Where to evaluate (``cpu``, ``cuda``); another device than the runs' may need a
+            tolerance.
+        tolerance: Largest absolute difference accepted per figure; 0 means bit-identical.
+        by: Who verifies, for the history.
+        record: Write the outcome into the entry and the ledger.
+
+    Raises:
+        ConfigError: The entry does not pass ``check``, or a bad device or tolerance.
+    """
+    import torch
+
+    from snnrl.config import resolve_device
+    from snnrl.tracking import git_commit, versions
+
+    if not (tolerance >= 0 and math.isfinite(tolerance)):
+        raise ConfigError("--tolerance", tolerance, "a finite number >= 0")
+    problems = check(entry_path)
+    if problems:
+        raise ConfigError(str(entry_path), "fails check",
+                          f"an entry that passes snnrl board check first: {problems[0]}")
+    dev = resolve_device(device)
+    root = root_of(entry_path)
+    entry = load_data(entry_path, "entry")
+    result = VerifyResult(ok=True, level=entry["verification"]["level"])
+    threads = torch.get_num_threads()
+    t0 = time.perf_counter()
+    try:
+        for run in entry["runs"]:
+            torch.set_num_threads(run["torch_threads"])
+            got = _reevaluate(root, run, dev)
+            stored = json.loads((root / run["files"]["summary"]["path"]).read_text())["metrics"]
+            for key in COMPARE_KEYS:
+                if stored.get(key) is None:
+                    continue
+                result.compared.append((run["seed"], key, stored[key], got.get(key)))
+                if not _matches(stored[key], got.get(key), tolerance):
+                    result.mismatches.append(f"seed {run['seed']} {key}: stored {stored[key]!r}, "
+                                             f"recomputed {got.get(key)!r}")
+    finally:
+        torch.set_num_threads(threads)
+    result.seconds = time.perf_counter() - t0
+    result.ok = not result.mismatches
+    keys = sorted({k for _, k, _, _ in result.compared})
+    diff = max((abs(float(s) - float(g)) for _, _, s, g in result.compared
+                if g is not None and not (isinstance(g, float) and math.isnan(g))), default=0.0)
+    v = versions()
+    run_devices = sorted({r["device"] for r in entry["runs"]})
+    where = (f"seeds {entry['seeds']} on {dev} (runs: {', '.join(run_devices)}), "
+             f"{sorted({r['torch_threads'] for r in entry['runs']})} torch thread(s), snnrl "
+             f"{v['snnrl']}, torch {v['torch']}, git {git_commit()}")
+    if result.ok:
+        result.details = (f"re-ran the protocol evaluation of {where}: {', '.join(keys)} "
+                          f"{'identical' if diff == 0 else f'max |diff| {diff:.3g}'} "
+                          f"(tolerance {tolerance:g}); {result.seconds:.0f} s")
+    else:
+        shown = "; ".join(result.mismatches[:4])
+        more = len(result.mismatches) - 4
+        result.details = (f"re-evaluation FAILED ({len(result.mismatches)} of "
+                          f"{len(result.compared)} figures differ, tolerance {tolerance:g}) for "
+                          f"{where}: {shown}{f'; {more} more' if more > 0 else ''}; "
+                          f"{result.seconds:.0f} s")
+    if record:
+        result.level = add_history(Path(entry_path),
+                                   "re-evaluated" if result.ok else "re-evaluation-failed",
+                                   by, result.details)
+    return result
