@@ -16,7 +16,9 @@ over seeds (rliable, ``random_state`` 0) of:
 - ``fail/1k@h100`` and ``drift@h100``: failures per 1,000 steps in the last window and the
   relative change of the weight norm.
 
-Also writes ``stability_<env>.png``: mean score per window over seeds, one line per agent.
+Also writes ``stability_<env>.png``: mean score per window over seeds, one line per agent, and,
+where runs have ``eval_curves.json``, ``within_<env>.png``: the within-lifetime return curve
+(mean over seeds) of each agent with its rule on and off (the control).
 """
 
 from __future__ import annotations
@@ -135,6 +137,7 @@ def _plots(args: argparse.Namespace, groups: dict) -> None:
             by_env[s["env_id"]].append((s["agent"], run, s.get("lifetime_steps")))
     prefix = args.out or (args.dirs[0] / "stability")
     for env, runs in by_env.items():
+        _within_plot(plt, env, runs, prefix)
         fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
         agents = sorted({a for a, _, _ in runs})
         t_life = runs[0][2]
@@ -157,6 +160,43 @@ def _plots(args: argparse.Namespace, groups: dict) -> None:
         fig.savefig(path)
         plt.close(fig)
         print(f"wrote {path}")
+
+
+def _within_plot(plt: object, env: str, runs: list, prefix: Path) -> None:
+    curves: dict = defaultdict(lambda: {"plastic": [], "control": []})
+    lifetime = None
+    for agent, run, _ in runs:
+        p = run / "eval_curves.json"
+        if p.is_file():
+            d = json.loads(p.read_text())
+            lifetime = d["lifetime_steps"]
+            for arm in ("plastic", "control"):
+                curves[agent][arm].append(d[arm])
+    if not curves or lifetime is None:
+        return
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)  # type: ignore[attr-defined]
+    for i, agent in enumerate(sorted(curves)):
+        colour = f"C{i}"
+        for arm, style in (("plastic", "-"), ("control", ":")):
+            rows = curves[agent][arm]
+            bins = len(rows[0])
+            xs = [(k + 0.5) * lifetime / bins for k in range(bins)]
+            ys = []
+            for k in range(bins):
+                vals = [r[k] for r in rows if r[k] is not None]
+                ys.append(statistics.fmean(vals) if vals else math.nan)
+            label = f"{agent} ({'rule on' if arm == 'plastic' else 'rule off'}, {len(rows)} seeds)"
+            ax.plot(xs, ys, style, color=colour, lw=1.5, label=label)
+    ax.set_xlabel("lifetime step")
+    ax.set_ylabel("mean return of episodes ending here")
+    ax.set_title(f"{env}: within-lifetime learning curve, mean over seeds", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(f"{prefix}_within_{env.replace('/', '_')}.png")
+    fig.savefig(path)
+    plt.close(fig)  # type: ignore[attr-defined]
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
