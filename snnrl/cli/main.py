@@ -33,10 +33,14 @@ commands:
 
   board    leaderboards: snnrl board submit DIR... | check [FILE...] | verify FILE
            [--device cpu] | render [--check]   (--root leaderboards: where they live)
+
+  tune     hyper-parameter search (Optuna; mean over tuning seeds, resumable): snnrl tune --study
+           NAME --trials 20 --objective eval/return_mean:max --param agent.lr=float:1e-4:1e-2:log
+           [--storage runs/tune] [--seeds 100,101] [-- FIXED_OVERRIDES...]
 """
 
 PLANNED: tuple[str, ...] = ()
-AVAILABLE = "train, eval, energy, compare, zoo, board"
+AVAILABLE = "train, eval, energy, compare, zoo, board, tune"
 
 
 def _one_line(e: BaseException) -> str:
@@ -125,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _guarded(rest, "snnrl.cli.compare", "run_compare")
     if cmd == "board":
         return _guarded(rest, "snnrl.cli.board", "run_board")
+    if cmd == "tune":
+        return _guarded(rest, "snnrl.cli.tune", "run_tune")
     if cmd in PLANNED:
         return _error(f"'{cmd}' is not available yet in this version; available: {AVAILABLE}")
     return _error(f"unknown command '{cmd}'; expected one of: {AVAILABLE}")
