@@ -138,8 +138,10 @@ def _plots(args: argparse.Namespace, groups: dict) -> None:
     prefix = args.out or (args.dirs[0] / "stability")
     for env, runs in by_env.items():
         _within_plot(plt, env, runs, prefix)
-        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
         agents = sorted({a for a, _, _ in runs})
+        if all(_curve([r for a, r, _ in runs if a == agent]) is None for agent in agents):
+            continue  # no long-horizon evaluation in these runs
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
         t_life = runs[0][2]
         for agent in agents:
             cur = _curve([r for a, r, _ in runs if a == agent])
