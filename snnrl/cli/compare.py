@@ -54,7 +54,7 @@ import numpy as np
 from snnrl.config import ConfigError
 
 OUTPUT_FILES = ("compare.md", "compare.csv", "compare.json", "learning_curves.png",
-                "performance_profile.png", "energy_pareto.png")
+                "performance_profile.png", "energy_pareto.png", "stability_curves.png")
 """Every file ``snnrl compare`` may write; ones a new report does not produce are removed."""
 _ENERGY_SUFFIX = "/J_per_episode"
 _CURVE_FALLBACK = "train/episode_return"
@@ -883,6 +883,75 @@ def learning_curves_png(c: Comparison, curve_key: str | None) -> tuple[bytes | N
     return _png(fig), curve_key
 
 
+def _stability_curve(run: Run) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(end step, mean score)`` per window from ``eval/long_horizon/windows.csv``."""
+    if run.path is None:
+        return None
+    path = Path(run.path) / "eval" / "long_horizon" / "windows.csv"
+    if not path.is_file():
+        return None
+    try:
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        xs = np.array([float(r["end_step"]) for r in rows])
+        ys = np.array([float(r["score_mean"]) for r in rows])
+    except (OSError, KeyError, ValueError):
+        return None
+    return (xs, ys) if len(xs) else None
+
+
+def stability_png(c: Comparison) -> bytes | None:
+    """Per env: each group's long-horizon score per window (``snnrl eval``), IQM over seeds.
+
+    Windows are one training lifetime long; the x axis is lifetime steps with plastic state never
+    reset (docs/PROTOCOL.md v2). None when no run has a long-horizon evaluation.
+    """
+    from snnrl.eval.stats import _rliable
+
+    iqm = _rliable()[1].aggregate_iqm
+    series: dict[str, list[tuple[str, np.ndarray, np.ndarray]]] = {}
+    for env in sorted({t for g in c.groups for t in g.tasks}):
+        for g in c.groups:
+            per_seed: dict[Any, list[np.ndarray]] = {}
+            xs = None
+            for r in g.runs:
+                cur = _stability_curve(r) if r.env_id == env else None
+                if cur is None:
+                    continue
+                if xs is None or len(cur[0]) < len(xs):
+                    xs = cur[0]
+                per_seed.setdefault(r.seed, []).append(cur[1])
+            if xs is None:
+                continue
+            n = len(xs)
+            ys = np.stack([np.mean([v[:n] for v in vals], axis=0) for vals in per_seed.values()])
+            series.setdefault(env, []).append(
+                (g.label, xs, np.array([iqm(ys[:, k]) for k in range(n)])))
+    if not series:
+        return None
+    plt = _pyplot()
+    colours = _colours(c)
+    rows, cols = _grid(len(series))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.6 * rows), dpi=100,
+                             squeeze=False)
+    for ax, (env, lines) in zip(axes.flat, series.items(), strict=False):
+        for label, xs, ys in lines:
+            ax.plot(xs, ys, lw=1.4, color=colours[label], label=label)
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        if len(lines[0][1]) > 20:
+            ax.set_xscale("log")
+        ax.set_title(env, fontsize=10)
+        ax.set_xlabel("lifetime steps (plastic state never reset)")
+        ax.set_ylabel("normalised score per window")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(series):]:
+        ax.set_visible(False)
+    fig.suptitle("long-horizon stability: IQM over seeds", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def profile_png(c: Comparison) -> bytes | None:
     """Per env: fraction of seeds scoring above tau, with 95% bootstrap bands."""
     if not c.profiles:
@@ -1011,7 +1080,8 @@ def run_compare(argv: list[str], api: Any = None) -> int:
     curves, _ = learning_curves_png(c, a.curve_metric)
     for name, png in (("learning_curves.png", curves), ("performance_profile.png",
                                                         profile_png(c)),
-                      ("energy_pareto.png", pareto_png(c))):
+                      ("energy_pareto.png", pareto_png(c)),
+                      ("stability_curves.png", stability_png(c))):
         if png is not None:
             figures[name] = png
     text = json.dumps(_jsonable(as_json(c)), indent=2, sort_keys=True, allow_nan=False) + "\n"

@@ -236,3 +236,31 @@ def test_bad_input_is_one_line_and_writes_nothing(
     line = one_error_line(capsys)
     assert expected in line
     assert not out.exists()
+
+
+def test_stability_curves_from_long_horizon_windows(tmp_path: Path) -> None:
+    from snnrl.cli.compare import _stability_curve, compare
+
+    root = tmp_path / "runs"
+    for s in range(3):
+        for agent, drop in (("a", 0.1), ("b", 0.5)):
+            d = make_run(root, f"{agent}{s}", agent, s, 1.0)
+            lh = d / "eval" / "long_horizon"
+            lh.mkdir(parents=True)
+            rows = ["window,end_step,score_mean"] + [
+                f"{w + 1},{(w + 1) * 100},{1.0 - drop * w}" for w in range(4)]
+            (lh / "windows.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    assert main(["compare", str(root), "--out", str(out), *FAST]) == 0
+    assert (out / "stability_curves.png").read_bytes().startswith(PNG)
+    c = compare([root], "eval/return_mean", ("agent", "env_id"), False, 200, 0)
+    run = next(r for g in c.groups if g.label.startswith("b") for r in g.runs)
+    xs, ys = _stability_curve(run)  # type: ignore[misc]
+    assert xs.tolist() == [100.0, 200.0, 300.0, 400.0]
+    assert ys.tolist() == pytest.approx([1.0, 0.5, 0.0, -0.5])
+    # runs without a long-horizon evaluation: no chart
+    out2 = tmp_path / "out2"
+    plain = tmp_path / "plain"
+    make_run(plain, "x0", "x", 0, 1.0)
+    assert main(["compare", str(plain), "--out", str(out2), *FAST]) == 0
+    assert not (out2 / "stability_curves.png").exists()
