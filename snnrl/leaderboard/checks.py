@@ -250,7 +250,7 @@ def _consistency(entry: dict[str, Any]) -> list[str]:
     if entry["git_commit"] != common_commit(entry["runs"]):
         out.append(f"git_commit: {entry['git_commit']!r} (the runs' common commit is "
                    f"{common_commit(entry['runs'])!r}; null when they differ)")
-    prim = choose_primary([r["scores"] for r in entry["runs"]])
+    prim = choose_primary([r["scores"] for r in entry["runs"]], entry.get("learner", "none"))
     if prim != entry["primary_metric"]:
         out.append(f"primary_metric: {entry['primary_metric']!r} (the runs' scores give "
                    f"{prim!r})")

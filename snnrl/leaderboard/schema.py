@@ -59,6 +59,10 @@ SCORE_KEYS = ("eval/return_mean", "eval/fitness_mean", "eval/reward_rate_mean",
               "train/return_last_10pct")
 """Per-seed scores an entry records, where the run has them (finite)."""
 PRIMARY_ORDER = ("eval/return_mean", "eval/reward_rate_mean")
+META_PRIMARY = "eval/fitness_mean"
+"""What meta-learned agents (``learner`` es or bptt; protocol v2) are ranked by: the mean episode
+return in fresh lifetimes, defined in every lifetime (v1's last-10% return is not where no
+episode ends in the window)."""
 """The ranked figure: the first of these that every seed has (the reward rate is the figure of
 long variants whose episodes never end inside a lifetime; docs/PROTOCOL.md)."""
 COMPARE_KEYS = ("eval/return_mean", "eval/return_std", "eval/reward_rate_mean",
@@ -105,9 +109,14 @@ def seed_energy(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def choose_primary(scores: Sequence[dict[str, float]]) -> str | None:
-    """The first of :data:`PRIMARY_ORDER` that every seed has, else None."""
-    for key in PRIMARY_ORDER:
+def choose_primary(scores: Sequence[dict[str, float]], learner: str = "none") -> str | None:
+    """The ranked figure of an entry, or None if the runs have none.
+
+    :data:`META_PRIMARY` for meta-learned agents, else the first of :data:`PRIMARY_ORDER` that
+    every seed has.
+    """
+    order = (META_PRIMARY,) if learner in ("es", "bptt") else PRIMARY_ORDER
+    for key in order:
         if scores and all(key in s for s in scores):
             return key
     return None

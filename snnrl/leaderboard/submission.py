@@ -209,10 +209,11 @@ def submit(run_dirs: Sequence[Path], out_root: Path, *, reps: int = BOOTSTRAP_RE
             raise ConfigError(str(p), "exists", "a new entry (entries are append-only; this "
                               "config is on the leaderboard already)")
     records = [_run_record(r, entry_id) for r in runs]
-    primary = choose_primary([rec["scores"] for rec in records])
+    primary = choose_primary([rec["scores"] for rec in records], c.learner.name)
     if primary is None:
-        raise ConfigError("runs", "no evaluation figure", "eval/return_mean or "
-                          "eval/reward_rate_mean in every run (eval.enabled=true)")
+        raise ConfigError("runs", "no evaluation figure", "eval/fitness_mean (meta-learned "
+                          "agents), or eval/return_mean or eval/reward_rate_mean, in every run "
+                          "(eval.enabled=true)")
     entry: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "id": entry_id, "agent": c.agent.name,
         "plasticity": bool(getattr(c.agent, "plasticity", False)), "learner": c.learner.name}
