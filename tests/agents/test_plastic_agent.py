@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -19,16 +18,6 @@ from snnrl.eval import run_lifetimes
 CARTPOLE_LOW = (-2.4, -3.0, -0.21, -3.5)
 CARTPOLE_HIGH = (2.4, 3.0, 0.21, 3.5)
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # tiny tensors: a second thread only adds contention
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def cfg_for(name: str, **kw: Any) -> PlasticAgentConfig:

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +27,6 @@ ES = ["agent=abcd_ann", "agent.hidden=[8]", "learner=es", "learner.popsize=4",
       "lifetime_steps=50", f"train.env_steps={4 * 1 * 50 * 4}", "eval.enabled=false",
       "progress=false"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def summaries(sweep: Path) -> dict[str, dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,6 @@ from snnrl.learners.config import ESConfig
 CARTPOLE_LOW = [-2.4, -3.0, -0.21, -3.5]
 CARTPOLE_HIGH = [2.4, 3.0, 0.21, 3.5]
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # tiny tensors: a second thread only adds contention
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def composed(*overrides: str) -> TrainConfig:

@@ -25,16 +25,6 @@ CARTPOLE_LOW = (-2.4, -3.0, -0.21, -3.5)
 CARTPOLE_HIGH = (2.4, 3.0, 0.21, 3.5)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # tiny tensors: a second thread only adds contention (training runs use torch_threads=1)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
 
 @pytest.fixture
 def float64() -> Iterator[None]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +19,6 @@ from snnrl.learners.es import ESLearner, Generation, run_es, summarise_generatio
 CARTPOLE_LOW = (-2.4, -3.0, -0.21, -3.5)
 CARTPOLE_HIGH = (2.4, 3.0, 0.21, 3.5)
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # tiny tensors: a second thread only adds contention (training runs use torch_threads=1)
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def es_learner(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,17 +10,6 @@ import torch
 
 from snnrl.networks.plastic_net import MetaLayout, PlasticNetSpec, PlasticNetwork, PlasticState
 from snnrl.plasticity import RULE_COEFFS
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    # tiny tensors: a second thread only adds contention
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def tiny_spec(**kw: Any) -> PlasticNetSpec:
