@@ -88,10 +88,11 @@ from torch import Tensor
 from snnrl.agents.plastic import PlasticAgent
 from snnrl.config import ConfigError, TrainConfig
 from snnrl.envs.protocol import BatchedEnv
+from snnrl.learners.checkpoint import LearnerCheckpoint
 from snnrl.learners.config import BPTTConfig
 from snnrl.networks.plastic_net import PlasticState
 from snnrl.seeding import derive_seed
-from snnrl.tracking.rundir import RunDir, atomic_write
+from snnrl.tracking.rundir import RunDir
 
 BOX_STD = 0.3
 """Standard deviation of the Gaussian policy for Box actions, in the agent's ``[-1, 1]`` units."""
@@ -162,7 +163,7 @@ class _Lifetime:
     last_done: Tensor  # [E] bool
 
 
-class BPTTLearner:
+class BPTTLearner(LearnerCheckpoint):
     """Truncated BPTT (A2C or REINFORCE) over ``agent``'s meta-parameters.
 
     Args:
@@ -397,17 +398,6 @@ class BPTTLearner:
         self.baseline_ready = bool(tree["baseline_ready"])
         self.update_index = int(tree["update"])
         self._life = None
-
-    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """Write the learner state atomically."""
-        obj = self.state_tree() | (extra or {})
-        atomic_write(path, lambda f: torch.save(obj, f))
-
-    def load(self, path: Path) -> dict[str, Any]:
-        """Load a checkpoint written by :meth:`save` (``weights_only=True``)."""
-        tree = torch.load(path, map_location="cpu", weights_only=True)
-        self.load_state_tree(tree)
-        return tree
 
 
 def _detached(state: PlasticState) -> PlasticState:

@@ -35,10 +35,10 @@ from torch import Tensor
 
 from snnrl.agents.plastic import PlasticAgent
 from snnrl.envs.protocol import BatchedEnv
+from snnrl.learners.checkpoint import LearnerCheckpoint
 from snnrl.learners.config import ESConfig
 from snnrl.learners.fitness import lifetime_fitness
 from snnrl.seeding import derive_seed
-from snnrl.tracking.rundir import atomic_write
 
 
 def _import_evotorch() -> None:
@@ -87,7 +87,7 @@ class Generation:
     seconds: float
 
 
-class ESLearner:
+class ESLearner(LearnerCheckpoint):
     """OpenAI-ES / PGPE over ``agent``'s meta-parameters, one batched rollout per generation."""
 
     def __init__(
@@ -180,17 +180,6 @@ class ESLearner:
         leaves = [x.to(dev) if isinstance(x, Tensor) else x for x in leaves]
         self.state = _rebuild(template, leaves)
         self.generation = int(tree["generation"])
-
-    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
-        """Write the learner state atomically."""
-        obj = self.state_tree() | (extra or {})
-        atomic_write(path, lambda f: torch.save(obj, f))
-
-    def load(self, path: Path) -> dict[str, Any]:
-        """Load a checkpoint written by :meth:`save` (``weights_only=True``)."""
-        tree = torch.load(path, map_location="cpu", weights_only=True)
-        self.load_state_tree(tree)
-        return tree
 
 
 def run_es(
