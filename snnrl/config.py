@@ -26,6 +26,14 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={got!r}: expected {expected}")
 
 
+class Unsupported(ConfigError):
+    """An agent that cannot run on an env's spaces (``snnrl zoo`` marks the pair unsupported).
+
+    ``snnrl train`` turns it into one line that says "unsupported" and names the agents that do
+    run on the env (:func:`snnrl.agents.registry.unsupported_error`).
+    """
+
+
 def check_positive(key: str, value: float | int) -> None:
     """Raise :class:`ConfigError` unless ``value > 0``."""
     if not value > 0:
@@ -135,7 +143,10 @@ class EvalSection:
     """Long-horizon stability evaluation at the end of training: run each lifetime for
     k x lifetime_steps (k in this list) without resetting plastic state (``snnrl eval``)."""
     episodes: int = 10
-    """Deterministic episodes for agents with frozen weights."""
+    """Episodes for agents with frozen weights (deep agents), one per env, run in parallel."""
+    deterministic: bool = True
+    """Frozen-weight agents act by their deterministic policy (argmax / mean action); False:
+    sampled from the policy, with the evaluation stream's seed."""
     enabled: bool = True
 
     def __post_init__(self) -> None:

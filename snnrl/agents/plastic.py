@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from snnrl.agents.base import Agent, EnvInfo
-from snnrl.config import ConfigError, check_positive, check_range
+from snnrl.config import ConfigError, Unsupported, check_positive, check_range
 from snnrl.networks.plastic_net import NEURONS, PlasticNetSpec, PlasticNetwork, PlasticState
 from snnrl.plasticity import HEBBIAN_RULES, RULE_COEFFS
 
@@ -100,7 +100,7 @@ class PlasticAgent(Agent):
         space = env.action_space
         n_obs = int(sum(env.observation_space.shape or (0,)))
         if len(env.observation_space.shape or ()) != 1:
-            raise ConfigError("agent", cfg.name,
+            raise Unsupported("agent", cfg.name,
                               f"a flat Box observation space (got {env.observation_space})")
         if isinstance(space, gym.spaces.Discrete):
             self.discrete, n_out = True, int(space.n)
@@ -111,7 +111,7 @@ class PlasticAgent(Agent):
             self.act_low = torch.as_tensor(space.low, dtype=torch.float32, device=self.device)
             self.act_high = torch.as_tensor(space.high, dtype=torch.float32, device=self.device)
         else:
-            raise ConfigError("agent", cfg.name,
+            raise Unsupported("agent", cfg.name,
                               f"a Discrete or 1-d Box action space (got {space})")
         if len(env.obs_low) != n_obs:
             raise ConfigError("env.obs_low", list(env.obs_low),

@@ -8,12 +8,14 @@ from typing import Any
 from snnrl.agents.base import Agent, EnvInfo
 from snnrl.agents.plastic import ZOO_PLASTIC, PlasticAgent, PlasticAgentConfig
 from snnrl.agents.rstdp import RSTDPAgent, RSTDPAgentConfig
-from snnrl.config import ConfigError
+from snnrl.config import ConfigError, Unsupported
 
 AGENTS: dict[str, Callable[..., Agent]] = {"rstdp": RSTDPAgent} | {
     name: PlasticAgent for name in ZOO_PLASTIC}
 AGENT_SCHEMAS: dict[str, type] = {"rstdp": RSTDPAgentConfig} | {
     name: PlasticAgentConfig for name in ZOO_PLASTIC}
+DEEP_AGENTS: set[str] = set()
+"""Agents trained by gradient RL with frozen weights at test time (:mod:`snnrl.agents.deep`)."""
 
 
 def make_agent(cfg: Any, env: EnvInfo, device: Any = "cpu") -> Agent:
@@ -23,3 +25,25 @@ def make_agent(cfg: Any, env: EnvInfo, device: Any = "cpu") -> Agent:
     except KeyError:
         raise ConfigError("agent", cfg.name, f"one of {sorted(AGENTS)}") from None
     return cls(cfg, env, device)
+
+
+def supporting_agents(env: EnvInfo) -> list[str]:
+    """Zoo agents that build on ``env``'s spaces (each with its schema's default config)."""
+    out = []
+    for name, schema in sorted(AGENT_SCHEMAS.items()):
+        try:
+            AGENTS[name](schema(name=name), env, "cpu")
+        except ConfigError:
+            continue
+        out.append(name)
+    return out
+
+
+def unsupported_error(agent: str, env_name: str, env: EnvInfo, err: Unsupported) -> ConfigError:
+    """The one-line refusal of an unsupported agent × env pair, naming the alternatives."""
+    alternatives = [a for a in supporting_agents(env) if a != agent]
+    return ConfigError(
+        "agent", agent,
+        f"an agent that runs on env={env_name}: {agent} x {env_name} is unsupported "
+        f"({err.key}={err.got!r}: expected {err.expected}); agents that run on {env_name}: "
+        f"{', '.join(alternatives) or 'none'} (snnrl zoo --env {env_name})")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from snnrl.agents.base import Agent, EnvInfo
-from snnrl.config import ConfigError, check_positive, check_range
+from snnrl.config import ConfigError, Unsupported, check_positive, check_range
 from snnrl.networks import LayerInfo, RSTDPNetConfig, RSTDPNetState, RSTDPNetwork
 from snnrl.networks.rstdp_net import RSTDPHyper
 from snnrl.plasticity import RSTDP_INFO
@@ -66,11 +66,14 @@ class RSTDPAgent(Agent):
 
     def __init__(self, cfg: RSTDPAgentConfig, env: EnvInfo, device: torch.device | str = "cpu"):
         if not isinstance(env.action_space, gym.spaces.Discrete):
-            raise ConfigError(
+            raise Unsupported(
                 "env",
                 type(env.action_space).__name__,
                 "a Discrete action space (agent=rstdp is unsupported here)",
             )
+        if len(env.observation_space.shape or ()) != 1:
+            raise Unsupported("env", str(env.observation_space),
+                              "a flat Box observation space for agent=rstdp")
         if len(env.obs_low) == 0:
             raise ConfigError("env.obs_low", [], "encoder ranges for agent=rstdp")
         kw = asdict(cfg)

@@ -30,7 +30,8 @@ def _horizons(text: str) -> list[int]:
 
 
 def load_agent(run_dir: Path, device: torch.device) -> tuple[Any, Any]:
-    """``(config, agent)`` of a finished run, meta-parameters loaded from its checkpoint."""
+    """``(config, agent)`` of a finished run, meta-parameters or weights loaded from its
+    checkpoint."""
     from snnrl.agents import make_agent
     from snnrl.cli.train import _env_info, load_run_config
     from snnrl.envs import make_env
@@ -42,7 +43,11 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[Any, Any]:
     finally:
         env.close()
     ckpt = run_dir / "checkpoint.pt"
-    if hasattr(agent, "set_theta"):
+    if not agent.learns_within_lifetime:  # deep agents: trained weights (weights_only)
+        from snnrl.cli.deep import load_weights
+
+        load_weights(agent, run_dir)
+    elif hasattr(agent, "set_theta"):
         if not ckpt.is_file():
             raise ConfigError("RUN_DIR", str(run_dir), "a run dir with checkpoint.pt (meta-"
                               "learned agents are evaluated from their final meta-parameters)")

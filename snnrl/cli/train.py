@@ -23,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from snnrl.agents import EnvInfo, make_agent
-from snnrl.config import ConfigError, TrainConfig, resolve_device, to_objects
+from snnrl.agents.registry import unsupported_error
+from snnrl.config import ConfigError, TrainConfig, Unsupported, resolve_device, to_objects
 from snnrl.envs import make_env
 from snnrl.eval import last_fraction_return, run_lifetimes
 from snnrl.seeding import derive_seed
@@ -58,6 +59,11 @@ def validate(cfg: DictConfig) -> TrainConfig:
     """Schema objects with every range check, plus the checks that span sections."""
     c = to_objects(cfg)
     learner = c.learner.name
+    if is_deep(c.agent.name):
+        if learner != "none":
+            raise ConfigError("learner", learner, f"none: agent {c.agent.name} is trained by its "
+                              "own algorithm (see conf/agent/" + c.agent.name + ".yaml)")
+        return c
     outer = bool(getattr(c.agent, "meta_init", None) is not None)  # plastic zoo agents
     if outer and learner == "none":
         raise ConfigError("learner", "none", f"es or bptt: agent {c.agent.name} is meta-learned "
@@ -92,6 +98,13 @@ def validate(cfg: DictConfig) -> TrainConfig:
             "train.log_every", c.train.log_every, f"at most lifetime_steps = {c.lifetime_steps}"
         )
     return c
+
+
+def is_deep(agent_name: str) -> bool:
+    """True for agents trained by gradient RL with frozen weights at test time (SB3, STPN, ...)."""
+    from snnrl.agents.registry import DEEP_AGENTS
+
+    return agent_name in DEEP_AGENTS
 
 
 def finished_summary(run_dir: Path, cfg_hash: str) -> dict[str, Any] | None:
@@ -173,7 +186,10 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     n_envs = c.train.num_envs * (c.learner.popsize if c.learner.name == "es" else 1)
     try:
         env = make_env(c.env, n_envs, device)
-        agent = make_agent(c.agent, _env_info(env, c), device)
+        try:
+            agent = make_agent(c.agent, _env_info(env, c), device)
+        except Unsupported as err:
+            raise unsupported_error(c.agent.name, c.env.name, _env_info(env, c), err) from None
     except ConfigError:
         if env is not None:
             env.close()
@@ -221,7 +237,11 @@ def train_job(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     t_start = time.perf_counter()
     exit_code = 0
     try:
-        if c.learner.name == "none":
+        if is_deep(c.agent.name):
+            from snnrl.cli.deep import train_deep
+
+            summary |= train_deep(c, agent, env, rd, mirror, device)
+        elif c.learner.name == "none":
             summary |= _train_and_eval(c, agent, env, rd, mirror, device)
         else:
             from snnrl.cli.meta import train_meta
@@ -397,9 +417,16 @@ def _evaluate(c: TrainConfig, agent: Any, device: torch.device) -> dict[str, Any
 
 def evaluate_lifetimes(c: TrainConfig, agent: Any, device: torch.device
                        ) -> tuple[dict[str, Any], Any]:
-    """Run the protocol's evaluation lifetimes; return ``(eval metrics, rollout result)``."""
-    if not agent.learns_within_lifetime:  # pragma: no cover - frozen agents arrive later
-        raise NotImplementedError("evaluation of frozen-weight agents arrives with the zoo issue")
+    """Run the protocol's evaluation; return ``(eval metrics, rollout result)``.
+
+    Agents that learn within a lifetime: fresh lifetimes with plasticity on, scored on their last
+    10%. Frozen-weight (deep) agents: ``eval.episodes`` episodes
+    (:func:`snnrl.cli.deep.evaluate_episodes`; the second item is then the per-episode record).
+    """
+    if not agent.learns_within_lifetime:
+        from snnrl.cli.deep import evaluate_episodes
+
+        return evaluate_episodes(c, agent, device)
     n = c.eval.lifetimes
     env = make_env(c.env, n, device)
     gen = torch.Generator(device=device).manual_seed(derive_seed(c.seed, "eval/agent"))

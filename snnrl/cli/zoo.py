@@ -54,7 +54,9 @@ def support(agent: str, env: str) -> tuple[str, str]:
     from snnrl.config import to_objects
     from snnrl.envs import make_env
 
-    learner = "none" if agent == "rstdp" else "es"
+    from snnrl.agents.plastic import ZOO_PLASTIC
+
+    learner = "es" if agent in ZOO_PLASTIC else "none"
     try:
         c = to_objects(_compose([f"agent={agent}", f"env={env}", f"learner={learner}"]))
         e = make_env(c.env, 1, "cpu")
