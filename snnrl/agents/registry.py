@@ -7,6 +7,7 @@ from typing import Any
 
 from snnrl.agents.base import Agent, EnvInfo
 from snnrl.agents.plastic import ZOO_PLASTIC, PlasticAgent, PlasticAgentConfig
+from snnrl.agents.recurrent import ZOO_RECURRENT, RecurrentAgent, RecurrentAgentConfig
 from snnrl.agents.rstdp import RSTDPAgent, RSTDPAgentConfig
 from snnrl.config import ConfigError, Unsupported
 
@@ -14,7 +15,9 @@ AGENTS: dict[str, Callable[..., Agent]] = {"rstdp": RSTDPAgent} | {
     name: PlasticAgent for name in ZOO_PLASTIC}
 AGENT_SCHEMAS: dict[str, type] = {"rstdp": RSTDPAgentConfig} | {
     name: PlasticAgentConfig for name in ZOO_PLASTIC}
-DEEP_AGENTS: set[str] = set()
+AGENTS |= {name: RecurrentAgent for name in ZOO_RECURRENT}
+AGENT_SCHEMAS |= {name: RecurrentAgentConfig for name in ZOO_RECURRENT}
+DEEP_AGENTS: set[str] = set(ZOO_RECURRENT)
 """Agents trained by gradient RL with frozen weights at test time (:mod:`snnrl.agents.deep`)."""
 
 

@@ -89,6 +89,10 @@ def run_eval(argv: list[str]) -> int:
     device = resolve_device(args.device or c.device)
     torch.set_num_threads(c.torch_threads)
     c, agent = load_agent(run_dir, device)
+    if not agent.learns_within_lifetime:
+        raise ConfigError("RUN_DIR", str(run_dir), f"a run of an agent that lives lifetimes "
+                          f"({c.agent.name} is a frozen-weight deep agent: train it on a _long "
+                          "env variant to test it far past its training episodes)")
     from snnrl.eval.longhorizon import evaluate_horizons
 
     if args.control and not hasattr(agent, "plastic"):
