@@ -9,6 +9,7 @@ from snnrl.agents.base import Agent, EnvInfo
 from snnrl.agents.plastic import ZOO_PLASTIC, PlasticAgent, PlasticAgentConfig
 from snnrl.agents.recurrent import ZOO_RECURRENT, RecurrentAgent, RecurrentAgentConfig
 from snnrl.agents.rstdp import RSTDPAgent, RSTDPAgentConfig
+from snnrl.agents.sb3 import ZOO_SB3, SB3Agent, SB3AgentConfig
 from snnrl.config import ConfigError, Unsupported
 
 AGENTS: dict[str, Callable[..., Agent]] = {"rstdp": RSTDPAgent} | {
@@ -17,7 +18,9 @@ AGENT_SCHEMAS: dict[str, type] = {"rstdp": RSTDPAgentConfig} | {
     name: PlasticAgentConfig for name in ZOO_PLASTIC}
 AGENTS |= {name: RecurrentAgent for name in ZOO_RECURRENT}
 AGENT_SCHEMAS |= {name: RecurrentAgentConfig for name in ZOO_RECURRENT}
-DEEP_AGENTS: set[str] = set(ZOO_RECURRENT)
+AGENTS |= {name: SB3Agent for name in ZOO_SB3}
+AGENT_SCHEMAS |= {name: SB3AgentConfig for name in ZOO_SB3}
+DEEP_AGENTS: set[str] = set(ZOO_RECURRENT) | set(ZOO_SB3)
 """Agents trained by gradient RL with frozen weights at test time (:mod:`snnrl.agents.deep`)."""
 
 

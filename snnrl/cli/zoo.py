@@ -2,7 +2,8 @@
 
 - ``snnrl zoo --rules``: every plasticity rule, the signals it reads, and whether it is local
   (presynaptic and postsynaptic signals, the synapse's own state and a broadcast modulator only).
-- ``snnrl zoo``: agents × envs. ``runs``: the agent builds on the env's spaces; ``tuned``: it
+- ``snnrl zoo [--env NAME ...]``: agents × envs (default: one env per family,
+  :data:`ENV_FAMILIES`). ``runs``: the agent builds on the env's spaces; ``tuned``: it
   also has tuned hyper-parameters in ``conf/tuned/<agent>__<env>.yaml``; ``unsupported``: it
   cannot run there (``snnrl train`` refuses the pair at start, naming the alternatives).
 """
@@ -27,6 +28,21 @@ def rules_table() -> str:
     rows.append("")
     rows.append("Local signals: " + ", ".join(sorted(LOCAL_SIGNALS)) + ".")
     return "\n".join(rows)
+
+
+ENV_FAMILIES: dict[str, tuple[str, ...]] = {
+    "cartpole": ("cartpole_random", "cartpole_long"),
+    "maze": ("maze_lifetime",),
+    "ant": ("ant_long", "ant_crippled", "ant_crippled_long"),
+    "minatar_breakout": ("minatar_space_invaders", "minatar_freeway", "minatar_asterix",
+                         "minatar_seaquest", "minatar_breakout_long",
+                         "minatar_space_invaders_long", "minatar_freeway_long",
+                         "minatar_asterix_long", "minatar_seaquest_long"),
+    "pong": ("pong_long", "breakout", "breakout_long"),
+}
+"""The table's default columns: one env per family of identical observation and action space
+kinds; the variants listed share the column's support (same spaces, other dynamics or lengths).
+``snnrl zoo --env NAME`` builds any env's column."""
 
 
 def _env_names() -> list[str]:
@@ -84,7 +100,7 @@ def run_zoo(argv: list[str]) -> int:
         return 0
     from snnrl.agents import AGENTS
 
-    envs = args.env or _env_names()
+    envs = args.env or list(ENV_FAMILIES)
     known = _env_names()
     for e in envs:
         if e not in known:
@@ -102,4 +118,7 @@ def run_zoo(argv: list[str]) -> int:
         print(f"| {agent} | " + " | ".join(cells) + " |")
     if details:
         print("\n" + "\n".join(details))
+    if not args.env:
+        print("\nVariants with the same support as their column: " + "; ".join(
+            f"{k}: {', '.join(v)}" for k, v in ENV_FAMILIES.items()))
     return 0

@@ -155,6 +155,17 @@ class AtariAdapter(GymAdapter):
         self.env_id = env_id
         self.settings = dict(settings)
 
+    def reset(self, seed: int | None = None) -> tuple[Tensor, dict[str, Any]]:
+        """Reset every env (env ``i`` gets ``seed + i``).
+
+        MinAtar seeds NumPy's legacy ``RandomState`` (seeds below 2**32) and ale-py's vector env
+        takes int32 seeds, so snnrl's 63-bit seeds (:func:`snnrl.seeding.derive_seed`) are folded
+        below 2**31 here.
+        """
+        if seed is not None:
+            seed = seed % (2**31 - self.num_envs)
+        return super().reset(seed=seed)
+
     def step(self, action: Tensor | np.ndarray) -> EnvStep:
         """Step every env with integer actions ``[B]`` (any integer dtype or ``[B, 1]``).
 
