@@ -7,7 +7,8 @@ env of a fresh batched env seeded from the evaluation stream, actions from the a
 deterministic policy (``eval.deterministic``). What the run directory holds beside the common
 files:
 
-- ``checkpoint.pt``: the trained weights (a ``state_dict``; ``torch.load(weights_only=True)``).
+- ``checkpoint.pt``: ``{"agent", "env_id", "env_steps", "weights"}``, the trained weights as the
+  agent's ``state_dict`` (``torch.load(weights_only=True)``).
 - ``eval_episodes.json``: every evaluation episode's return and length.
 
 An interrupted deep job restarts from scratch when re-run (SB3 keeps optimiser and rollout
@@ -18,8 +19,8 @@ agent.
 from __future__ import annotations
 
 import math
-import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -75,10 +76,12 @@ def train_deep(c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any,
     out: dict[str, Any] = {"env_steps": steps, "metrics": metrics, "energy": {}}
     if status != "ok":
         return out | {"status": status, "reason": reason}
-    ckpt = rd.path / "checkpoint.pt"
-    tmp = ckpt.with_suffix(".tmp")
+    tmp = rd.path / ".weights.tmp"
     agent.save(tmp)
-    os.replace(tmp, ckpt)
+    weights = torch.load(tmp, map_location="cpu", weights_only=True)
+    tmp.unlink()
+    rd.save_checkpoint({"agent": c.agent.name, "env_id": c.env.id, "env_steps": steps,
+                        "weights": weights})
     learning_curve(rd.read_metrics(), rd.path / "learning_curve.png",
                    f"{c.agent.name} on {c.env.id}, seed {c.seed} ({c.train.num_envs} envs)")
     if c.eval.enabled:
@@ -160,7 +163,12 @@ def load_weights(agent: Any, run_dir: Path) -> None:
         raise ConfigError("RUN_DIR", str(run_dir), "a run dir with checkpoint.pt (deep agents are "
                           "evaluated from their trained weights)")
     try:
-        agent.load(ckpt)
+        obj = torch.load(ckpt, map_location="cpu", weights_only=True)
+        if not isinstance(obj, dict) or not isinstance(obj.get("weights"), dict):
+            raise ValueError("no 'weights' mapping")
+        with tempfile.TemporaryDirectory(prefix="snnrl-weights-") as tmp:
+            torch.save(obj["weights"], Path(tmp) / "weights.pt")
+            agent.load(Path(tmp) / "weights.pt")
     except Exception as e:  # noqa: BLE001 - any unreadable file is bad input
         raise ConfigError(str(ckpt), type(e).__name__,
                           f"a checkpoint snnrl train wrote for {agent.name}") from None

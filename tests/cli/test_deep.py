@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 
 from snnrl.agents.deep import DeepAgent
 from snnrl.cli.app import conf_dir
-from snnrl.cli.deep import evaluate_episodes, train_deep
+from snnrl.cli.deep import evaluate_episodes, load_weights, train_deep
 from snnrl.config import register_schemas, to_objects
 from snnrl.envs import make_env
 from snnrl.seeding import derive_seed
@@ -120,8 +120,11 @@ def test_train_deep_writes_checkpoint_metrics_and_evaluation(tmp_path: Path) -> 
     assert out["metrics"]["train/return_last_10pct"] == 4.0
     assert out["metrics"]["eval/return_mean"] == 500.0
     assert json.loads((tmp_path / "eval_episodes.json").read_text())["return"] == [500.0, 500.0]
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ckpt["agent"] == c.agent.name and ckpt["env_id"] == "snnrl/CartPole-v1"
+    assert ckpt["env_steps"] == 400
     again = Controller(gain=0.0)
-    again.load(tmp_path / "checkpoint.pt")
+    load_weights(again, tmp_path)
     assert float(again.gain) == pytest.approx(0.7)
 
 
