@@ -25,8 +25,12 @@ from snnrl.agents.deep import DeepAgent, LogFn
 from snnrl.config import ConfigError, Unsupported, check_positive, check_range
 from snnrl.envs.protocol import BatchedEnv
 
-ZOO_RECURRENT = {"stpn": ("stpn", 55), "stpn_snn": ("stpn_snn", 55), "lstm": ("lstm", 47),
-                 "rnn": ("rnn", 100)}
+ZOO_RECURRENT = {
+    "stpn": ("stpn", 55),
+    "stpn_snn": ("stpn_snn", 55),
+    "lstm": ("lstm", 47),
+    "rnn": ("rnn", 100),
+}
 """Zoo name → (cell, default hidden size: the STPN paper's parameter-matched maze sizes)."""
 
 
@@ -77,8 +81,17 @@ class RecurrentAgentConfig:
             raise ConfigError("agent.algo", self.algo, "'a2c' or 'ppo'")
         if self.synapse not in ("stpn", "tm"):
             raise ConfigError("agent.synapse", self.synapse, "'stpn' or 'tm'")
-        for k in ("hidden", "lr", "n_steps", "grad_clip", "n_epochs", "minibatches",
-                  "clip_range", "ticks", "v_th"):
+        for k in (
+            "hidden",
+            "lr",
+            "n_steps",
+            "grad_clip",
+            "n_epochs",
+            "minibatches",
+            "clip_range",
+            "ticks",
+            "v_th",
+        ):
             check_positive(f"agent.{k}", getattr(self, k))
         check_range("agent.gamma", self.gamma, 0.0, 1.0)
         check_range("agent.gae_lambda", self.gae_lambda, 0.0, 1.0)
@@ -93,8 +106,9 @@ class RecurrentAgentConfig:
 class RecurrentAgent(DeepAgent):
     """Torso → recurrent cell → heads, trained by :class:`RecurrentActorCritic`."""
 
-    def __init__(self, cfg: RecurrentAgentConfig, env: EnvInfo,
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self, cfg: RecurrentAgentConfig, env: EnvInfo, device: torch.device | str = "cpu"
+    ) -> None:
         super().__init__(cfg, env, device)
         space = env.action_space
         if isinstance(space, gym.spaces.Discrete):
@@ -105,12 +119,16 @@ class RecurrentAgent(DeepAgent):
             self.act_low = torch.as_tensor(space.low, dtype=torch.float32, device=self.device)
             self.act_high = torch.as_tensor(space.high, dtype=torch.float32, device=self.device)
         else:
-            raise Unsupported("env", str(space), f"a Discrete or 1-d Box action space for "
-                              f"agent={cfg.name}")
+            raise Unsupported(
+                "env", str(space), f"a Discrete or 1-d Box action space for agent={cfg.name}"
+            )
         shape = tuple(env.observation_space.shape or ())
         if len(shape) not in (1, 3):
-            raise Unsupported("env", str(env.observation_space),
-                              f"a flat or [C, H, W] observation for agent={cfg.name}")
+            raise Unsupported(
+                "env",
+                str(env.observation_space),
+                f"a flat or [C, H, W] observation for agent={cfg.name}",
+            )
         self.n_act = n_act
         self._build(seed=0)
 
@@ -122,22 +140,48 @@ class RecurrentAgent(DeepAgent):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             torso = ObsTorso(tuple(env.observation_space.shape), env.obs_low, env.obs_high)
-            cell = make_cell(c.cell, torso.out_dim, c.hidden,
-                             {"clamp": c.clamp, "row_norm": c.row_norm, "ticks": c.ticks,
-                              "beta": c.beta, "v_th": c.v_th, "synapse": c.synapse})
+            cell = make_cell(
+                c.cell,
+                torso.out_dim,
+                c.hidden,
+                {
+                    "clamp": c.clamp,
+                    "row_norm": c.row_norm,
+                    "ticks": c.ticks,
+                    "beta": c.beta,
+                    "v_th": c.v_th,
+                    "synapse": c.synapse,
+                },
+            )
             self.net = RecurrentPolicyNet(torso, cell, self.n_act, self.box).to(self.device)
 
-    def fit(self, env: BatchedEnv, total_steps: int, seed: int, log: LogFn, log_every: int,
-            run_dir: Path) -> int:
+    def fit(
+        self,
+        env: BatchedEnv,
+        total_steps: int,
+        seed: int,
+        log: LogFn,
+        log_every: int,
+        run_dir: Path,
+    ) -> int:
         """Build the network from ``seed`` and train it (A2C or PPO, BPTT through time)."""
         from snnrl.learners.recurrent import RecurrentActorCritic, RecurrentLearnerConfig
 
         c = self.cfg
         self._build(seed)
         lc = RecurrentLearnerConfig(
-            algo=c.algo, lr=c.lr, gamma=c.gamma, gae_lambda=c.gae_lambda, n_steps=c.n_steps,
-            entropy_coef=c.entropy_coef, value_coef=c.value_coef, grad_clip=c.grad_clip,
-            n_epochs=c.n_epochs, minibatches=c.minibatches, clip_range=c.clip_range)
+            algo=c.algo,
+            lr=c.lr,
+            gamma=c.gamma,
+            gae_lambda=c.gae_lambda,
+            n_steps=c.n_steps,
+            entropy_coef=c.entropy_coef,
+            value_coef=c.value_coef,
+            grad_clip=c.grad_clip,
+            n_epochs=c.n_epochs,
+            minibatches=c.minibatches,
+            clip_range=c.clip_range,
+        )
         learner = RecurrentActorCritic(lc, self.net, env, seed, self.act_low, self.act_high)
         return learner.train(total_steps, log, log_every)
 
@@ -146,10 +190,14 @@ class RecurrentAgent(DeepAgent):
         return self.net.initial_state(batch, self.device)
 
     @torch.no_grad()
-    def policy_act(self, obs: Tensor, state: Any, episode_start: Tensor,
-                   deterministic: bool = True) -> tuple[Tensor, Any]:
-        """Deterministic: argmax of the logits / the Gaussian mean; else a sample (global torch
-        generator). The cell state is reset where ``episode_start``."""
+    def policy_act(
+        self, obs: Tensor, state: Any, episode_start: Tensor, deterministic: bool = True
+    ) -> tuple[Tensor, Any]:
+        """One step of the frozen policy; the cell state is reset where ``episode_start``.
+
+        Deterministic: the argmax of the logits or the Gaussian mean; otherwise a sample (from
+        torch's global generator).
+        """
         from snnrl.networks.recurrent import reset_state
 
         state = reset_state(state, self.initial_state(obs.shape[0]), episode_start)

@@ -35,9 +35,9 @@ paper).
 without gradients, keeping each env's initial state. Then ``n_epochs`` passes over minibatches
 **split by env**: a minibatch is a subset of envs with their whole :math:`K`-step sequence, re-run
 from the stored initial state with the stored episode-start masks, so the recomputed
-log-probabilities equal the rollout's before the first step, up to float rounding (tested). Loss: the clipped
-surrogate with ratio :math:`\rho_t = \pi/\pi_{old}`, per-minibatch normalised advantages, plus
-:math:`c_v` × value MSE, minus :math:`c_H` × entropy.
+log-probabilities equal the rollout's before the first step, up to float rounding (tested).
+Loss: the clipped surrogate with ratio :math:`\rho_t = \pi/\pi_{old}`, per-minibatch normalised
+advantages, plus :math:`c_v` × value MSE, minus :math:`c_H` × entropy.
 
 **Policies.** Discrete: categorical over the logits, sampled by inverse CDF from the learner's
 generator. Box: Gaussian with a state-independent log std around the head's mean, in ``[-1, 1]``
@@ -82,8 +82,9 @@ class RecurrentLearnerConfig:
     clip_range: float = 0.2
 
 
-def gae(rewards: Tensor, values: Tensor, done: Tensor, trunc_values: Tensor, gamma: float,
-        lam: float) -> Tensor:
+def gae(
+    rewards: Tensor, values: Tensor, done: Tensor, trunc_values: Tensor, gamma: float, lam: float
+) -> Tensor:
     """Advantages ``[K, E]`` (module doc); returns are ``adv + values[:-1]``.
 
     Args:
@@ -93,7 +94,8 @@ def gae(rewards: Tensor, values: Tensor, done: Tensor, trunc_values: Tensor, gam
         done: ``[K, E]`` bool: the episode ended at this step (terminated or truncated).
         trunc_values: ``[K, E]``: the value of the final observation where the step truncated
             without terminating, 0 elsewhere.
-        gamma: discount; lam: GAE's lambda (1: n-step returns).
+        gamma: discount.
+        lam: GAE's lambda (1: n-step returns, 0: one-step TD errors).
 
     >>> r = torch.tensor([[1.0], [1.0]]); v = torch.tensor([[0.0], [0.0], [2.0]])
     >>> gae(r, v, torch.tensor([[False], [False]]), torch.zeros(2, 1), 0.5, 1.0)
@@ -114,14 +116,21 @@ def gae(rewards: Tensor, values: Tensor, done: Tensor, trunc_values: Tensor, gam
 class RecurrentActorCritic:
     """A2C or PPO over a :class:`RecurrentPolicyNet` on a batched env (module doc)."""
 
-    def __init__(self, cfg: RecurrentLearnerConfig, net: RecurrentPolicyNet, env: BatchedEnv,
-                 seed: int, act_low: Tensor | None = None, act_high: Tensor | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        cfg: RecurrentLearnerConfig,
+        net: RecurrentPolicyNet,
+        env: BatchedEnv,
+        seed: int,
+        act_low: Tensor | None = None,
+        act_high: Tensor | None = None,
+    ) -> None:
         self.cfg, self.net, self.env = cfg, net, env
         self.device = next(net.parameters()).device
         self.opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
         self.gen = torch.Generator(device=self.device).manual_seed(
-            derive_seed(seed, "recurrent/actions"))
+            derive_seed(seed, "recurrent/actions")
+        )
         self.act_low, self.act_high = act_low, act_high
         self.obs, _ = env.reset(seed=derive_seed(seed, "train/env"))
         e = env.num_envs
@@ -147,8 +156,9 @@ class RecurrentActorCritic:
             logp = logp_all.gather(-1, action.long().unsqueeze(-1)).squeeze(-1)
             return logp, -(logp_all.exp() * logp_all).sum(-1)
         log_std = self.net.log_std.expand_as(out)
-        logp = (-0.5 * ((action - out) / log_std.exp()).square() - log_std
-                - 0.5 * math.log(2 * math.pi)).sum(-1)
+        logp = (
+            -0.5 * ((action - out) / log_std.exp()).square() - log_std - 0.5 * math.log(2 * math.pi)
+        ).sum(-1)
         return logp, (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
 
     def env_action(self, action: Tensor) -> Tensor:
@@ -159,13 +169,30 @@ class RecurrentActorCritic:
         return self.act_low + (action.clamp(-1, 1) + 1) * 0.5 * (self.act_high - self.act_low)
 
     # ------------------------------------------------------------------------------ rollout
-    def _rollout(self, grad: bool) -> dict[str, Any]:
-        """``n_steps`` steps of every env; returns the rollout's tensors ``[K, E]``."""
+    def rollout(self, grad: bool) -> dict[str, Any]:
+        """``n_steps`` steps of every env, with or without the autograd graph.
+
+        Returns:
+            Time-major ``[K, E]`` tensors ``obs`` (``[K, E, *obs_shape]``), ``action``, ``logp``,
+            ``entropy``, ``value``, ``reward``, ``done``, ``start`` (the step's observation is
+            an episode's first: the state was reset before it), ``trunc_value``; ``v_last``
+            ``[E]``; ``state0`` (each env's state before the rollout, detached); ``ended``
+            (returns of the episodes that ended).
+        """
         k, net = self.cfg.n_steps, self.net
         state0 = tuple(s.detach() for s in self.state)
         state, obs, start = state0, self.obs, self.start
-        keys = ("obs", "action", "logp", "entropy", "value", "reward", "done", "start",
-                "trunc_value")
+        keys = (
+            "obs",
+            "action",
+            "logp",
+            "entropy",
+            "value",
+            "reward",
+            "done",
+            "start",
+            "trunc_value",
+        )
         buf: dict[str, list[Tensor]] = {key: [] for key in keys}
         ended: list[Tensor] = []
         with torch.set_grad_enabled(grad):
@@ -178,16 +205,19 @@ class RecurrentActorCritic:
                 tv = torch.zeros_like(step.reward)
                 if bool(step.truncated.any()):
                     with torch.no_grad():
-                        _, v_final, _ = net(step.info["final_obs"],
-                                            tuple(s.detach() for s in state))
+                        _, v_final, _ = net(
+                            step.info["final_obs"], tuple(s.detach() for s in state)
+                        )
                     tv = torch.where(step.truncated & ~step.terminated, v_final, tv)
                 done = step.terminated | step.truncated
                 self.ep_return += step.reward.to(torch.float64)
                 ended.append(self.ep_return[done].clone())
-                self.ep_return = torch.where(done, torch.zeros_like(self.ep_return),
-                                             self.ep_return)
-                for key, val in zip(keys, (obs, action, logp, ent, value, step.reward.float(),
-                                           done, start, tv), strict=True):
+                self.ep_return = torch.where(done, torch.zeros_like(self.ep_return), self.ep_return)
+                for key, val in zip(
+                    keys,
+                    (obs, action, logp, ent, value, step.reward.float(), done, start, tv),
+                    strict=True,
+                ):
                     buf[key].append(val)
                 obs, start = step.obs, done
             with torch.no_grad():
@@ -202,10 +232,17 @@ class RecurrentActorCritic:
         roll["ended"] = torch.cat(ended) if ended else torch.zeros(0)
         return roll
 
-    def _advantages(self, roll: dict[str, Any]) -> Tensor:
+    def advantages(self, roll: dict[str, Any]) -> Tensor:
+        """GAE advantages ``[K, E]`` of a :meth:`rollout` (no gradient)."""
         values = torch.cat([roll["value"].detach(), roll["v_last"].unsqueeze(0)])
-        return gae(roll["reward"], values, roll["done"], roll["trunc_value"].detach(),
-                   self.cfg.gamma, self.cfg.gae_lambda)
+        return gae(
+            roll["reward"],
+            values,
+            roll["done"],
+            roll["trunc_value"].detach(),
+            self.cfg.gamma,
+            self.cfg.gae_lambda,
+        )
 
     def _step_optimizer(self, loss: Tensor) -> float:
         if not bool(torch.isfinite(loss)):
@@ -222,25 +259,33 @@ class RecurrentActorCritic:
         """One rollout and its update; returns the update's statistics."""
         cfg = self.cfg
         if cfg.algo == "a2c":
-            roll = self._rollout(grad=True)
-            adv = self._advantages(roll)
+            roll = self.rollout(grad=True)
+            adv = self.advantages(roll)
             ret = adv + roll["value"].detach()
             pl = -(roll["logp"] * adv).mean()
             vl = (ret - roll["value"]).square().mean()
             ent = roll["entropy"].mean()
             loss = pl + cfg.value_coef * vl - cfg.entropy_coef * ent
             norm = self._step_optimizer(loss)
-            stats = {"loss": loss.item(), "policy_loss": pl.item(), "value_loss": vl.item(),
-                     "entropy": ent.item(), "grad_norm": norm}
+            stats = {
+                "loss": loss.item(),
+                "policy_loss": pl.item(),
+                "value_loss": vl.item(),
+                "entropy": ent.item(),
+                "grad_norm": norm,
+            }
         else:
-            roll = self._rollout(grad=False)
+            roll = self.rollout(grad=False)
             stats = self._ppo_epochs(roll)
         stats["ended"] = roll["ended"]
         return stats
 
     def sequence(self, roll: dict[str, Any], envs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Re-run the rollout of ``envs`` from its stored initial state: ``(logp, entropy,
-        value)``, each ``[K, len(envs)]``."""
+        """Re-run the rollout of ``envs`` from its stored initial state and episode-start masks.
+
+        Returns:
+            ``(logp, entropy, value)``, each ``[K, len(envs)]``.
+        """
         state = tuple(s[envs] for s in roll["state0"])
         init = tuple(s[envs] for s in self.initial)
         logps, ents, vals = [], [], []
@@ -255,12 +300,18 @@ class RecurrentActorCritic:
 
     def _ppo_epochs(self, roll: dict[str, Any]) -> dict[str, Any]:
         cfg = self.cfg
-        adv_all = self._advantages(roll)
+        adv_all = self.advantages(roll)
         ret_all = adv_all + roll["value"]
         e = self.env.num_envs
         n_mb = min(cfg.minibatches, e)
-        sums = {"loss": 0.0, "policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0,
-                "grad_norm": 0.0, "clip_fraction": 0.0}
+        sums = {
+            "loss": 0.0,
+            "policy_loss": 0.0,
+            "value_loss": 0.0,
+            "entropy": 0.0,
+            "grad_norm": 0.0,
+            "clip_fraction": 0.0,
+        }
         n = 0
         for _ in range(cfg.n_epochs):
             perm = torch.randperm(e, generator=self.gen, device=self.device)
@@ -269,8 +320,9 @@ class RecurrentActorCritic:
                 adv = adv_all[:, envs]
                 adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                 ratio = (logp - roll["logp"][:, envs]).exp()
-                pl = -torch.min(ratio * adv, ratio.clamp(1 - cfg.clip_range,
-                                                         1 + cfg.clip_range) * adv).mean()
+                pl = -torch.min(
+                    ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
+                ).mean()
                 vl = (ret_all[:, envs] - val).square().mean()
                 en = ent.mean()
                 loss = pl + cfg.value_coef * vl - cfg.entropy_coef * en
@@ -279,15 +331,18 @@ class RecurrentActorCritic:
                 sums["policy_loss"] += pl.item()
                 sums["value_loss"] += vl.item()
                 sums["entropy"] += en.item()
-                sums["clip_fraction"] += float(((ratio - 1).abs() > cfg.clip_range).float()
-                                               .mean())
+                sums["clip_fraction"] += float(((ratio - 1).abs() > cfg.clip_range).float().mean())
                 n += 1
         return {k: v / max(n, 1) for k, v in sums.items()}
 
-    def train(self, total_steps: int, log: Callable[[dict[str, Any]], None],
-              log_every: int) -> int:
-        """Updates until ``total_steps`` env steps are done; one record per ``log_every`` steps
-        of each env (and at the end). Returns the env steps done."""
+    def train(self, total_steps: int, log: Callable[[dict[str, Any]], None], log_every: int) -> int:
+        """Update until ``total_steps`` env steps are done.
+
+        One record per ``log_every`` steps of each env (and one at the end).
+
+        Returns:
+            The env steps done.
+        """
         per_update = self.cfg.n_steps * self.env.num_envs
         every = max(1, log_every // self.cfg.n_steps)
         updates = max(1, math.ceil(total_steps / per_update))
@@ -303,11 +358,13 @@ class RecurrentActorCritic:
             if (u + 1) % every == 0 or u + 1 == updates:
                 done = torch.cat(ended)
                 now = time.perf_counter()
-                rec = {"step": self.steps,
-                       "train/episode_return": float(done.mean()) if done.numel() else None,
-                       "train/episodes": int(done.numel()),
-                       **{f"train/{k}": v / n for k, v in acc.items()},
-                       "perf/sps": n * per_update / max(now - t0, 1e-9)}
+                rec = {
+                    "step": self.steps,
+                    "train/episode_return": float(done.mean()) if done.numel() else None,
+                    "train/episodes": int(done.numel()),
+                    **{f"train/{k}": v / n for k, v in acc.items()},
+                    "perf/sps": n * per_update / max(now - t0, 1e-9),
+                }
                 log(rec)
                 acc, ended, n, t0 = {}, [], 0, now
         return self.steps

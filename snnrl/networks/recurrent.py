@@ -48,13 +48,11 @@ class RecurrentCell(Protocol):
         """State at an episode's start; every tensor has ``batch`` as dim 0."""
         ...
 
-    def forward(self, x: Tensor, state: tuple[Tensor, ...]
-                ) -> tuple[Tensor, tuple[Tensor, ...]]:
+    def forward(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """One env step: ``x [B, n_in]`` → ``(h [B, hidden_size], new state)``."""
         ...
 
-    def __call__(self, x: Tensor, state: tuple[Tensor, ...]
-                 ) -> tuple[Tensor, tuple[Tensor, ...]]:
+    def __call__(self, x: Tensor, state: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
         """``forward`` (an :class:`torch.nn.Module` provides it)."""
         ...
 
@@ -106,21 +104,35 @@ def make_cell(kind: str, n_in: int, hidden: int, opts: dict[str, Any] | None = N
     from snnrl.networks.stpn import SpikingSTPNCell, STPNCell
 
     if kind == "stpn":
-        return STPNCell(n_in, hidden, clamp=opts.get("clamp", 1.0),
-                        row_norm=opts.get("row_norm", False), record_stats=False)
+        return STPNCell(
+            n_in,
+            hidden,
+            clamp=opts.get("clamp", 1.0),
+            row_norm=opts.get("row_norm", False),
+            record_stats=False,
+        )
     if kind == "stpn_snn":
-        return SpikingSTPNCell(n_in, hidden, ticks=opts.get("ticks", 8),
-                               beta=opts.get("beta", 0.8), v_th=opts.get("v_th", 1.0),
-                               synapse=opts.get("synapse", "stpn"),
-                               clamp=opts.get("clamp", 1.0), record_stats=False)
+        return SpikingSTPNCell(
+            n_in,
+            hidden,
+            ticks=opts.get("ticks", 8),
+            beta=opts.get("beta", 0.8),
+            v_th=opts.get("v_th", 1.0),
+            synapse=opts.get("synapse", "stpn"),
+            clamp=opts.get("clamp", 1.0),
+            record_stats=False,
+        )
     raise ConfigError("agent.cell", kind, f"one of {', '.join(CELLS)}")
 
 
-def reset_state(state: tuple[Tensor, ...], initial: tuple[Tensor, ...], mask: Tensor
-                ) -> tuple[Tensor, ...]:
+def reset_state(
+    state: tuple[Tensor, ...], initial: tuple[Tensor, ...], mask: Tensor
+) -> tuple[Tensor, ...]:
     """``initial`` where ``mask [B]`` is True, ``state`` elsewhere (per tensor)."""
-    return tuple(torch.where(mask.view(-1, *([1] * (s.ndim - 1))), i, s)
-                 for s, i in zip(state, initial, strict=True))
+    return tuple(
+        torch.where(mask.view(-1, *([1] * (s.ndim - 1))), i, s)
+        for s, i in zip(state, initial, strict=True)
+    )
 
 
 class ObsTorso(nn.Module):
@@ -136,21 +148,31 @@ class ObsTorso(nn.Module):
         ConfigError: bounds of the wrong length or with ``low >= high``; another shape.
     """
 
-    def __init__(self, obs_shape: tuple[int, ...], obs_low: tuple[float, ...] = (),
-                 obs_high: tuple[float, ...] = ()) -> None:
+    def __init__(
+        self,
+        obs_shape: tuple[int, ...],
+        obs_low: tuple[float, ...] = (),
+        obs_high: tuple[float, ...] = (),
+    ) -> None:
         super().__init__()
         self.image = len(obs_shape) == 3
         if len(obs_shape) == 1:
             n = obs_shape[0]
             if obs_low or obs_high:
                 if len(obs_low) != n or len(obs_high) != n:
-                    raise ConfigError("env.obs_low/obs_high", f"{len(obs_low)}/{len(obs_high)} "
-                                      "values", f"{n} each (one per observation feature) or none")
+                    raise ConfigError(
+                        "env.obs_low/obs_high",
+                        f"{len(obs_low)}/{len(obs_high)} values",
+                        f"{n} each (one per observation feature) or none",
+                    )
                 lo = torch.as_tensor(obs_low, dtype=torch.float32)
                 hi = torch.as_tensor(obs_high, dtype=torch.float32)
                 if not bool((hi > lo).all()) or not bool(torch.isfinite(hi - lo).all()):
-                    raise ConfigError("env.obs_low/obs_high", f"{list(obs_low)}/{list(obs_high)}",
-                                      "finite bounds with low < high")
+                    raise ConfigError(
+                        "env.obs_low/obs_high",
+                        f"{list(obs_low)}/{list(obs_high)}",
+                        "finite bounds with low < high",
+                    )
             else:
                 lo, hi = -torch.ones(n), torch.ones(n)
             self.register_buffer("obs_mid", (hi + lo) / 2)  # [n]
@@ -163,12 +185,24 @@ class ObsTorso(nn.Module):
             small = min(h, w) < 36
             self.scale = 1.0 if small else 1.0 / 255.0
             if small:  # MinAtar (Young & Tian 2019)
-                self.net = nn.Sequential(nn.Conv2d(c, 16, 3, 1), nn.ReLU(), nn.Flatten(),
-                                         nn.Linear(16 * (h - 2) * (w - 2), 128), nn.ReLU())
+                self.net = nn.Sequential(
+                    nn.Conv2d(c, 16, 3, 1),
+                    nn.ReLU(),
+                    nn.Flatten(),
+                    nn.Linear(16 * (h - 2) * (w - 2), 128),
+                    nn.ReLU(),
+                )
                 self.out_dim = 128
             else:  # Nature DQN (Mnih et al. 2015)
-                conv = nn.Sequential(nn.Conv2d(c, 32, 8, 4), nn.ReLU(), nn.Conv2d(32, 64, 4, 2),
-                                     nn.ReLU(), nn.Conv2d(64, 64, 3, 1), nn.ReLU(), nn.Flatten())
+                conv = nn.Sequential(
+                    nn.Conv2d(c, 32, 8, 4),
+                    nn.ReLU(),
+                    nn.Conv2d(32, 64, 4, 2),
+                    nn.ReLU(),
+                    nn.Conv2d(64, 64, 3, 1),
+                    nn.ReLU(),
+                    nn.Flatten(),
+                )
                 with torch.no_grad():
                     n_flat = conv(torch.zeros(1, c, h, w)).shape[1]
                 self.net = nn.Sequential(conv, nn.Linear(n_flat, 256), nn.ReLU())
@@ -207,8 +241,9 @@ class RecurrentPolicyNet(nn.Module):
         """The cell's state at an episode's start, for ``batch`` envs."""
         return tuple(self.cell.initial_state(batch, device))
 
-    def forward(self, obs: Tensor, state: tuple[Tensor, ...]
-                ) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+    def forward(
+        self, obs: Tensor, state: tuple[Tensor, ...]
+    ) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
         """One env step: ``(logits or mean [B, n_act], value [B], new state)``."""
         h, state = self.cell(self.torso(obs), state)
         return self.pi(h), self.v(h).squeeze(-1), tuple(state)
