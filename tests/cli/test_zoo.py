@@ -43,3 +43,30 @@ def test_zoo_refuses_an_unknown_env(capsys: pytest.CaptureFixture[str]) -> None:
     lines = [x for x in err.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("snnrl: error:"), err
     assert "--env" in lines[0] and "nosuch" in lines[0] and "cartpole" in lines[0]
+
+
+def test_tuned_files_load_by_themselves_and_zoo_names_them(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from snnrl.cli.app import conf_dir
+    from snnrl.config import register_schemas
+
+    register_schemas()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        tuned = compose("train", overrides=["agent=ppo", "env=cartpole"])
+        plain = compose("train", overrides=["agent=ppo", "env=cartpole", "~tuned"])
+        override = compose("train", overrides=["agent=ppo", "env=cartpole",
+                                               "agent.hyperparams.n_steps=64"])
+        maze = compose("train", overrides=["agent=ppo", "env=maze"])
+    assert tuned.agent.hyperparams.n_steps == 32 and tuned.train.num_envs == 8
+    assert tuned.agent.hyperparams.learning_rate == "lin_0.001"
+    assert dict(plain.agent.hyperparams) == {} and plain.train.num_envs == 64
+    assert override.agent.hyperparams.n_steps == 64  # the command line wins over the file
+    assert dict(maze.agent.hyperparams) == {}  # no ppo__maze file
+    assert main(["zoo", "--env", "cartpole", "--env", "maze"]) == 0
+    out = capsys.readouterr().out
+    rows = table(out)
+    assert rows["ppo"] == ["tuned", "runs"] and rows["dqn"] == ["tuned", "runs"]
+    assert rows["a2c"] == ["runs", "runs"]
+    assert "ppo × cartpole: tuned: conf/tuned/ppo__cartpole.yaml" in out
