@@ -25,6 +25,7 @@ commands:
   submit DIR... [--root leaderboards] [--reps N] [--by NAME]
   check [FILE...] [--root leaderboards]
   verify FILE [--device cpu] [--tolerance 0] [--by NAME]
+  reproduce FILE [--seeds 1,2] [--device cpu] [--workdir DIR] [--by NAME]
   render [--root leaderboards] [--check]
 """
 
@@ -104,6 +105,32 @@ def _verify(argv: list[str]) -> int:
     return 0 if res.ok else 1
 
 
+def _reproduce(argv: list[str]) -> int:
+    from snnrl.leaderboard.store import root_of
+    from snnrl.leaderboard.verification import reproduce
+
+    p = argparse.ArgumentParser(prog="snnrl board reproduce",
+                                description="Re-train an entry's seeds; compare with its CI.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--seeds", default="", help="comma-separated seeds (default: all)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="keep the re-trained run dirs here (default: a temporary directory)")
+    p.add_argument("--by", default="snnrl board reproduce", help="who reproduces (history)")
+    args = p.parse_args(argv)
+    if not args.file.is_file():
+        raise ConfigError("FILE", str(args.file), "an existing entry file")
+    try:
+        seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError("--seeds", args.seeds, "comma-separated integers, e.g. 1,2") from None
+    res = reproduce(args.file, seeds or None, args.device, workdir=args.workdir, by=args.by)
+    readme = _write_readme(root_of(args.file))
+    print(f"snnrl board: {'reproduced' if res.ok else 'NOT REPRODUCED'}: {args.file}\n"
+          f"  {res.details}\n  level: {res.level}\n  tables: {readme}")
+    return 0 if res.ok else 1
+
+
 def _render(argv: list[str]) -> int:
     from snnrl.leaderboard.store import README
     from snnrl.leaderboard.tables import render
@@ -133,7 +160,8 @@ def run_board(argv: list[str]) -> int:
         print(USAGE, end="", file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
-    commands = {"submit": _submit, "check": _check, "verify": _verify, "render": _render}
+    commands = {"submit": _submit, "check": _check, "verify": _verify, "reproduce": _reproduce,
+                "render": _render}
     if cmd not in commands:
         raise ConfigError("snnrl board", cmd, f"one of {', '.join(commands)}")
     return commands[cmd](rest)

@@ -473,6 +473,12 @@ def _reject_interpolations(node: Any, where: str) -> None:
 
 def load_run_config(run_dir: Path) -> TrainConfig:
     """The validated config of a finished run, from its ``config.yaml``, read as data only."""
+    return to_objects(load_run_dictconfig(run_dir))
+
+
+def load_run_dictconfig(run_dir: Path) -> DictConfig:
+    """A finished run's ``config.yaml`` merged onto snnrl's own schemas, as a ``DictConfig``
+    (what :func:`train_job` takes); read as data only, validated."""
     import yaml
 
     from snnrl.agents.registry import AGENT_SCHEMAS
@@ -501,7 +507,9 @@ def load_run_config(run_dir: Path) -> TrainConfig:
                                               learner=LEARNER_SCHEMAS[lname]()))
     try:
         merged = OmegaConf.merge(schema, OmegaConf.create(data))
-        return to_objects(merged)
+        to_objects(merged)
+        assert isinstance(merged, DictConfig)
+        return merged
     except OmegaConfBaseException as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ConfigError(str(path), "?", f"a config snnrl train wrote ({first})") from None

@@ -71,7 +71,8 @@ COMPARE_KEYS = ("eval/return_mean", "eval/return_std", "eval/reward_rate_mean",
 STABILITY_AGGREGATED = re.compile(r"^stability/h\d+/(ratio|score_last)$")
 """Stability figures that get an IQM with a CI over seeds."""
 EVENTS = {"submitted": "checked", "re-evaluated": "re-evaluated",
-          "re-evaluation-failed": None, "reproduced": "reproduced"}
+          "re-evaluation-failed": None, "reproduced": "reproduced",
+          "reproduction-failed": None}
 """Ledger/history events and the level each sets (None: the level stays as it was)."""
 METHOD = "percentile stratified bootstrap over seeds (rliable via snnrl.eval.stats)"
 REL_TOL = 1e-9

@@ -181,3 +181,95 @@ def verify(entry_path: Path, device: str = "cpu", *, tolerance: float = 0.0,
                                    "re-evaluated" if result.ok else "re-evaluation-failed",
                                    by, result.details)
     return result
+
+
+@dataclass
+class ReproduceResult:
+    """The outcome of :func:`reproduce`.
+
+    Attributes:
+        ok: The re-trained seeds' aggregate of the primary metric lies within the entry's CI.
+        level: The entry's level afterwards.
+        scores: ``(seed, recorded score, re-trained score)`` per re-trained seed.
+        aggregate: The re-trained seeds' IQM (the single score when one seed was re-trained).
+        seconds: Wall time of the training runs.
+        details: The text recorded in the entry's history.
+    """
+
+    ok: bool
+    level: str
+    scores: list[tuple[int, float, float | None]] = field(default_factory=list)
+    aggregate: float = math.nan
+    seconds: float = 0.0
+    details: str = ""
+
+
+def reproduce(entry_path: Path, seeds: list[int] | None = None, device: str = "cpu", *,
+              workdir: Path | None = None, by: str = "snnrl board reproduce",
+              record: bool = True) -> ReproduceResult:
+    """Re-train an entry's seeds from their stored configs and compare with its CI.
+
+    Each chosen seed's stored ``config.yaml`` is read as data (:func:`snnrl.cli.train.
+    load_run_dictconfig`: safe YAML, snnrl's own schemas, no interpolation, nothing
+    instantiated), switched to ``logger=none``, ``progress=false`` and ``device``, and trained
+    by :func:`snnrl.cli.train.train_job` into ``workdir/seedN`` (a temporary directory by
+    default). The re-trained seeds' IQM of the entry's primary metric (their single score when
+    one seed is re-trained) must lie inside the entry's recorded 95% CI; then the entry is
+    raised to ``reproduced``. Otherwise a ``reproduction-failed`` event is recorded and the level
+    stays. Per-seed scores are reported beside the recorded ones (identical when the same code,
+    device and thread count re-run a deterministic training).
+
+    Raises:
+        ConfigError: The entry does not pass ``check``; a seed the entry does not hold.
+    """
+    import snnrl.cli.train as train
+    from snnrl.eval.stats import interval_estimates
+
+    problems = check(entry_path)
+    if problems:
+        raise ConfigError(str(entry_path), "fails check",
+                          f"an entry that passes snnrl board check first: {problems[0]}")
+    root = root_of(entry_path)
+    entry = load_data(entry_path, "entry")
+    chosen = list(entry["seeds"]) if not seeds else list(seeds)
+    for s in chosen:
+        if s not in entry["seeds"]:
+            raise ConfigError("--seeds", s, f"seeds of the entry: {entry['seeds']}")
+    primary = entry["aggregates"]["primary"]
+    metric = primary["metric"]
+    result = ReproduceResult(ok=False, level=entry["verification"]["level"])
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="snnrl-reproduce-") as tmp:
+        base = Path(workdir) if workdir is not None else Path(tmp)
+        for run in entry["runs"]:
+            if run["seed"] not in chosen:
+                continue
+            src = Path(tmp) / f"src{run['seed']}"
+            src.mkdir()
+            shutil.copyfile(root / run["files"]["config"]["path"], src / "config.yaml")
+            cfg = train.load_run_dictconfig(src)
+            cfg.logger.name = "none"
+            cfg.progress, cfg.device = False, device
+            out = base / f"seed{run['seed']}"
+            summary = train.train_job(cfg, out)
+            got = summary.get("metrics", {}).get(metric) if summary["status"] == "ok" else None
+            result.scores.append((run["seed"], run["scores"].get(metric), got))
+    result.seconds = time.perf_counter() - t0
+    got = [g for _, _, g in result.scores if g is not None and math.isfinite(g)]
+    if len(got) == len(result.scores) and got:
+        result.aggregate = (got[0] if len(got) == 1 else interval_estimates(
+            {"x": got}, ("iqm",), reps=1000)["x"]["iqm"].point)
+        result.ok = primary["ci_low"] <= result.aggregate <= primary["ci_high"]
+    identical = sum(1 for _, r, g in result.scores if r == g)
+    per_seed = ", ".join(f"seed {s}: {g!r} (recorded {r!r})" for s, r, g in result.scores)
+    result.details = (
+        f"re-trained {len(result.scores)} seed(s) on {device}: {metric} "
+        f"{'IQM' if len(got) > 1 else 'score'} {result.aggregate:.6g} "
+        f"{'inside' if result.ok else 'OUTSIDE'} the recorded 95% CI [{primary['ci_low']:.6g}, "
+        f"{primary['ci_high']:.6g}]; {identical} of {len(result.scores)} seeds identical to the "
+        f"recorded run; {per_seed}; {result.seconds:.0f} s")
+    if record:
+        result.level = add_history(Path(entry_path),
+                                   "reproduced" if result.ok else "reproduction-failed",
+                                   by, result.details)
+    return result

@@ -127,6 +127,42 @@ def test_verify_records_a_mismatch_and_keeps_the_level(entry: Path,
     assert check(entry) == [], "a recorded failure is a consistent entry"
 
 
+def test_reproduce_retrains_seeds_and_raises_the_level(entry: Path, tmp_path: Path) -> None:
+    from snnrl.leaderboard.verification import reproduce
+
+    res = reproduce(entry, [2, 4], workdir=tmp_path / "again")
+    assert res.ok and res.level == "reproduced", res.details
+    assert [(s, r == g) for s, r, g in res.scores] == [(2, True), (4, True)], "deterministic"
+    assert (tmp_path / "again" / "seed2" / "summary.json").is_file()
+    data = yaml.safe_load(entry.read_text())
+    assert data["verification"]["history"][-1]["event"] == "reproduced"
+    assert "2 of 2 seeds identical" in data["verification"]["history"][-1]["details"]
+    assert check(entry) == []
+    assert [r["event"] for r in read_ledger(root_of_entry(entry))][-1] == "reproduced"
+    with pytest.raises(ConfigError, match="--seeds"):
+        reproduce(entry, [9])
+
+
+def test_reproduce_outside_the_ci_is_recorded_and_keeps_the_level(
+        entry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import snnrl.cli.train as train
+    from snnrl.leaderboard.verification import reproduce
+
+    real = train.train_job
+
+    def worse(cfg: Any, run_dir: Path) -> dict[str, Any]:
+        summary = real(cfg, run_dir)
+        summary["metrics"]["eval/return_mean"] = -1e9
+        return summary
+
+    monkeypatch.setattr(train, "train_job", worse)
+    res = reproduce(entry, [1])
+    assert not res.ok and res.level == "checked" and "OUTSIDE" in res.details
+    data = yaml.safe_load(entry.read_text())
+    assert data["verification"]["history"][-1]["event"] == "reproduction-failed"
+    assert check(entry) == []
+
+
 def test_check_rejects_an_edited_score(entry: Path) -> None:
     edit(entry, lambda d: d["runs"][0]["scores"].__setitem__("eval/return_mean", 500.0))
     problems = check(entry)
