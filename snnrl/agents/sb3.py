@@ -53,6 +53,7 @@ ZOO_SB3: dict[str, str] = {
     "a2c": "A2C",
     "recurrent_ppo": "RecurrentPPO",
     "dqn": "DQN",
+    "popsan_ppo": "PPO",
 }
 """Zoo name → SB3 algorithm (adding a baseline is one line here plus its conf/agent yaml)."""
 
@@ -315,6 +316,11 @@ class SB3Agent(DeepAgent):
         if name in EXTRA_POLICIES:
             policy: Any = _import(EXTRA_POLICIES[name])
             label = policy.__name__
+            if name == "popsan" and not image and self.env_info.obs_low:
+                # the encoder's range: the env's encoder ranges (conf/env), as every snnrl
+                # population coder uses; policy_kwargs.obs_low/obs_high override them
+                kwargs["obs_low"] = list(self.env_info.obs_low)
+                kwargs["obs_high"] = list(self.env_info.obs_high)
         else:
             policy = label = name
             if name.startswith("Cnn"):

@@ -29,9 +29,11 @@ TINY = {
     "a2c": {"n_steps": 8},
     "recurrent_ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
     "dqn": {"learning_starts": 64, "buffer_size": 1000},
+    "popsan_ppo": {"n_steps": 32, "batch_size": 64, "n_epochs": 2},
 }
 NET = {"ppo": {"net_arch": [16]}, "a2c": {"net_arch": [16]}, "dqn": {"net_arch": [16]},
-       "recurrent_ppo": {"net_arch": [16], "lstm_hidden_size": 8}}
+       "recurrent_ppo": {"net_arch": [16], "lstm_hidden_size": 8},
+       "popsan_ppo": {"hidden": [16], "pop_in": 4, "pop_out": 4, "ticks": 2}}
 
 
 def _info(env) -> EnvInfo:
@@ -39,7 +41,8 @@ def _info(env) -> EnvInfo:
 
 
 def _agent(name: str, env, **hp) -> SB3Agent:
-    cfg = SB3AgentConfig(name=name, hyperparams={**TINY[name], **hp}, policy_kwargs=NET[name])
+    cfg = SB3AgentConfig(name=name, hyperparams={**TINY[name], **hp}, policy_kwargs=NET[name],
+                         policy="popsan" if name == "popsan_ppo" else "auto")
     return SB3Agent(cfg, _info(env))
 
 
@@ -59,7 +62,8 @@ def test_yaml_files_build_the_schema(name):
     # as Hydra builds it: the structured schema merged with the file, then to_object
     cfg = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(SB3AgentConfig), raw))
     assert isinstance(cfg, SB3AgentConfig)
-    assert cfg.name == name and cfg.algo == ZOO_SB3[name] and cfg.policy == "auto"
+    assert cfg.name == name and cfg.algo == ZOO_SB3[name]
+    assert cfg.policy == ("popsan" if name == "popsan_ppo" else "auto")
 
 
 def test_unknown_hyperparam_is_named():
@@ -183,8 +187,8 @@ def test_tiny_fit_act_save_load(name, tmp_path):
     assert all(set(r) >= {"step", "train/episode_return", "train/episodes"} for r in records)
     assert sum(r["train/episodes"] for r in records) > 0  # random cart-pole episodes are short
     assert any(k.startswith("train/") and "loss" in k for k in records[-1])
-    assert agent.policy_class_name == ("MlpLstmPolicy" if name == "recurrent_ppo"
-                                       else "MlpPolicy")
+    assert agent.policy_class_name == {"recurrent_ppo": "MlpLstmPolicy",
+                                       "popsan_ppo": "PopSANPolicy"}.get(name, "MlpPolicy")
 
     obs, _ = env.reset(seed=5)
     start = torch.ones(4, dtype=torch.bool)
