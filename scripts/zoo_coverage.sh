@@ -5,7 +5,7 @@
 #   python scripts/zoo_results.py runs/zoo_coverage
 set -euo pipefail
 OUT=${1:-runs/zoo_coverage}
-J="hydra/launcher=joblib hydra.launcher.n_jobs=2 progress=false seed=1,2"
+J="hydra/launcher=joblib hydra.launcher.n_jobs=1 progress=false seed=1,2"
 # meta-RL maze: the SB3 baselines at 200k steps (SB3 defaults; 8 envs)
 snnrl train -m agent=ppo,a2c,dqn,recurrent_ppo,popsan_ppo env=maze train.env_steps=200000 \
   train.num_envs=8 eval.episodes=16 $J hydra.sweep.dir=$OUT/maze 'hydra.sweep.subdir=${agent.name}/s${seed}'
