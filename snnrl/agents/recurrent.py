@@ -52,6 +52,9 @@ class RecurrentAgentConfig:
     """Rollout length = BPTT truncation (A2C) in env steps."""
     entropy_coef: float = 0.01
     value_coef: float = 0.5
+    value_scale: float = 1.0
+    """The value head predicts returns in units of this (snnrl/learners/recurrent.py); about
+    1 / (1 - gamma) for dense rewards (cart-pole: 100). 1: unscaled (the maze runs)."""
     grad_clip: float = 4.0
     n_epochs: int = 4
     """PPO: epochs per rollout."""
@@ -96,6 +99,7 @@ class RecurrentAgentConfig:
         check_range("agent.gamma", self.gamma, 0.0, 1.0)
         check_range("agent.gae_lambda", self.gae_lambda, 0.0, 1.0)
         check_range("agent.beta", self.beta, 0.0, 1.0)
+        check_positive("agent.value_scale", self.value_scale)
         for k in ("entropy_coef", "value_coef"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"agent.{k}", getattr(self, k), "a value >= 0")
@@ -177,6 +181,7 @@ class RecurrentAgent(DeepAgent):
             n_steps=c.n_steps,
             entropy_coef=c.entropy_coef,
             value_coef=c.value_coef,
+            value_scale=c.value_scale,
             grad_clip=c.grad_clip,
             n_epochs=c.n_epochs,
             minibatches=c.minibatches,

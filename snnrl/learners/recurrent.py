@@ -76,6 +76,11 @@ class RecurrentLearnerConfig:
     n_steps: int = 200
     entropy_coef: float = 0.01
     value_coef: float = 0.5
+    value_scale: float = 1.0
+    """The value head predicts returns in units of this (V = value_scale * head output), and the
+    value loss is taken in those units: with a policy and value sharing one recurrent cell, a
+    dense reward makes returns of order 1/(1 - gamma), and an unscaled value loss then drives
+    the shared cell so hard that the policy does not learn (cart-pole; tested)."""
     grad_clip: float = 4.0
     n_epochs: int = 4
     minibatches: int = 4
@@ -199,6 +204,7 @@ class RecurrentActorCritic:
             for _ in range(k):
                 state = reset_state(state, self.initial, start)
                 out, value, state = net(obs, state)
+                value = value * self.cfg.value_scale
                 action = self._sample(out)
                 logp, ent = self._logp_entropy(out, action)
                 step = self.env.step(self.env_action(action))
@@ -208,7 +214,8 @@ class RecurrentActorCritic:
                         _, v_final, _ = net(
                             step.info["final_obs"], tuple(s.detach() for s in state)
                         )
-                    tv = torch.where(step.truncated & ~step.terminated, v_final, tv)
+                    tv = torch.where(step.truncated & ~step.terminated,
+                                     v_final * self.cfg.value_scale, tv)
                 done = step.terminated | step.truncated
                 self.ep_return += step.reward.to(torch.float64)
                 ended.append(self.ep_return[done].clone())
@@ -223,6 +230,7 @@ class RecurrentActorCritic:
             with torch.no_grad():
                 s_last = reset_state(tuple(s.detach() for s in state), self.initial, start)
                 _, v_last, _ = net(obs, s_last)
+                v_last = v_last * self.cfg.value_scale
         self.obs, self.start = obs, start
         self.state = tuple(s.detach() for s in state)
         self.steps += k * self.env.num_envs
@@ -263,7 +271,7 @@ class RecurrentActorCritic:
             adv = self.advantages(roll)
             ret = adv + roll["value"].detach()
             pl = -(roll["logp"] * adv).mean()
-            vl = (ret - roll["value"]).square().mean()
+            vl = ((ret - roll["value"]) / self.cfg.value_scale).square().mean()
             ent = roll["entropy"].mean()
             loss = pl + cfg.value_coef * vl - cfg.entropy_coef * ent
             norm = self._step_optimizer(loss)
@@ -292,6 +300,7 @@ class RecurrentActorCritic:
         for t in range(roll["obs"].shape[0]):
             state = reset_state(state, init, roll["start"][t, envs])
             out, value, state = self.net(roll["obs"][t, envs], state)
+            value = value * self.cfg.value_scale
             logp, ent = self._logp_entropy(out, roll["action"][t, envs])
             logps.append(logp)
             ents.append(ent)
@@ -323,7 +332,7 @@ class RecurrentActorCritic:
                 pl = -torch.min(
                     ratio * adv, ratio.clamp(1 - cfg.clip_range, 1 + cfg.clip_range) * adv
                 ).mean()
-                vl = (ret_all[:, envs] - val).square().mean()
+                vl = ((ret_all[:, envs] - val) / self.cfg.value_scale).square().mean()
                 en = ent.mean()
                 loss = pl + cfg.value_coef * vl - cfg.entropy_coef * en
                 sums["grad_norm"] += self._step_optimizer(loss)

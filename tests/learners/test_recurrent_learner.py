@@ -315,3 +315,43 @@ def test_non_finite_loss_raises() -> None:
         learner.net.v.bias.fill_(float("nan"))
     with pytest.raises(FloatingPointError):
         learner.update()
+
+
+class MatchSignEnv(BatchedEnv):
+    """A continuing task (no episode ever ends): reward 1 when the action matches the sign of the
+    current observation. Returns are of order 1 / (1 - gamma), as in cart-pole."""
+
+    def __init__(self, n: int) -> None:
+        self.num_envs, self.device, self.env_id = n, torch.device("cpu"), "match"
+        self.single_observation_space = gym.spaces.Box(-1, 1, (2,))
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.gen = torch.Generator().manual_seed(0)
+
+    def _obs(self) -> Tensor:
+        self.sign = torch.randint(0, 2, (self.num_envs,), generator=self.gen) * 2 - 1
+        return torch.stack([self.sign.float(), torch.ones(self.num_envs)], -1)
+
+    def reset(self, seed: int | None = None) -> tuple[Tensor, dict]:
+        return self._obs(), {}
+
+    def step(self, action: Tensor) -> EnvStep:
+        reward = ((action == 1) == (self.sign > 0)).float()
+        never = torch.zeros(self.num_envs, dtype=torch.bool)
+        obs = self._obs()
+        return EnvStep(obs, reward, never, never, {"final_obs": obs})
+
+
+@pytest.mark.parametrize(("value_scale", "learns"), [(1.0, False), (100.0, True)])
+def test_value_scale_lets_a_shared_cell_learn_a_dense_reward(value_scale: float,
+                                                             learns: bool) -> None:
+    """gamma 0.99, dense reward: an unscaled value loss swamps the shared cell (the policy stays
+    near uniform: what happened on cart-pole); in units of 1 / (1 - gamma) the policy learns."""
+    torch.manual_seed(0)
+    net = RecurrentPolicyNet(ObsTorso((2,)), make_cell("rnn", 2, 16), 2, False)
+    cfg = RecurrentLearnerConfig(algo="a2c", lr=1e-3, n_steps=5, gamma=0.99,
+                                 value_scale=value_scale)
+    learner = RecurrentActorCritic(cfg, net, MatchSignEnv(64), seed=0)
+    for _ in range(300):
+        learner.update()
+    reward = float(learner.rollout(grad=False)["reward"].mean())
+    assert (reward > 0.9) == learns, reward
