@@ -37,8 +37,9 @@ spikes :math:`s^{l-1}_t`:
 
 with :math:`\delta_c = 0.5`, :math:`\delta_v = 0.75`, :math:`\vartheta = 0.5` and reset to 0
 (the :math:`(1 - s)` factor), exactly PopSAN's values. The backward pass of :math:`\Theta` is the
-SuperSpike surrogate :math:`1/(\alpha |v - \vartheta| + 1)^2` (:func:`snnrl.neurons.surrogate.spike_fn`,
-Zenke & Ganguli 2018; PopSAN used a rectangular window), with :math:`\alpha = 10` by default.
+SuperSpike surrogate :math:`1/(\alpha |v - \vartheta| + 1)^2`
+(:func:`snnrl.neurons.surrogate.spike_fn`, Zenke & Ganguli 2018; PopSAN used a rectangular
+window), with :math:`\alpha = 10` by default.
 
 **Decoder.** The output layer has ``P_out`` neurons per action dimension ``i``; their spike
 counts over the ``T`` ticks give rates :math:`r_{i,j} = n_{i,j}/T`, read by a grouped linear
@@ -222,13 +223,15 @@ class SpikingActor(nn.Module):
         else:
             raise Unsupported("observation_space", self.obs_shape, "flat [D] or image [C, H, W]")
         sizes = [n_in, *hidden, self.n_out * self.pop_out]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
         self.readout_w = nn.Parameter(torch.full((self.n_out, self.pop_out), 1.0 / self.pop_out))
         self.readout_b = nn.Parameter(torch.zeros(self.n_out))
         if action_low is not None:
             assert action_high is not None
             self.register_buffer("action_low", torch.as_tensor(np.asarray(action_low, np.float32)))
-            self.register_buffer("action_high", torch.as_tensor(np.asarray(action_high, np.float32)))
+            self.register_buffer("action_high",
+                                 torch.as_tensor(np.asarray(action_high, np.float32)))
             self.squash = True
         else:
             self.squash = False
