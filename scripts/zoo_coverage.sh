@@ -12,8 +12,10 @@ S='hydra.sweep.subdir=${agent.name}/s${seed}'
 snnrl train -m agent=ppo,a2c,dqn env=maze train.env_steps=200000 train.num_envs=8 \
   eval.episodes=16 $J hydra.sweep.dir=$OUT/maze "$S"
 snnrl train -m agent=rstdp env=maze $J hydra.sweep.dir=$OUT/maze "$S"
+snnrl train agent=popsan_ppo env=maze train.env_steps=200000 train.num_envs=8 eval.episodes=16 \
+  progress=false seed=1 hydra.run.dir=$OUT/maze/popsan_ppo/s1
 # Ant: PPO-family agents at 50k steps (8 envs); recurrent agents with our PPO, 25-step windows
-snnrl train -m agent=ppo,popsan_ppo env=ant train.env_steps=50000 train.num_envs=8 \
+snnrl train -m agent=ppo,popsan_ppo,a2c env=ant train.env_steps=50000 train.num_envs=8 \
   eval.episodes=4 $J hydra.sweep.dir=$OUT/ant "$S"
 # (one run per agent: Hydra composes a multirun's sweep config with the default agent, rstdp,
 # so agent.* keys of the swept agents are refused there; packaged experiments avoid it)
@@ -23,7 +25,7 @@ for a in lstm rnn stpn; do
     hydra.run.dir=$OUT/ant/$a/s1
 done
 # MinAtar Breakout: the recurrent agents (A2C, 16 envs, 25-step windows) and SB3 A2C at 300k
-for a in lstm rnn stpn; do
+for a in lstm rnn stpn stpn_snn; do
   snnrl train agent=$a env=minatar_breakout agent.n_steps=25 train.num_envs=16 \
     train.env_steps=300000 eval.episodes=16 progress=false seed=1 hydra.run.dir=$OUT/minatar/$a/s1
 done
