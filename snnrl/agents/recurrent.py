@@ -12,7 +12,7 @@ fresh at every episode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -173,20 +173,9 @@ class RecurrentAgent(DeepAgent):
 
         c = self.cfg
         self._build(seed)
-        lc = RecurrentLearnerConfig(
-            algo=c.algo,
-            lr=c.lr,
-            gamma=c.gamma,
-            gae_lambda=c.gae_lambda,
-            n_steps=c.n_steps,
-            entropy_coef=c.entropy_coef,
-            value_coef=c.value_coef,
-            value_scale=c.value_scale,
-            grad_clip=c.grad_clip,
-            n_epochs=c.n_epochs,
-            minibatches=c.minibatches,
-            clip_range=c.clip_range,
-        )
+        # the learner's hyper-parameters are the agent config's fields of the same names
+        lc = RecurrentLearnerConfig(**{f.name: getattr(c, f.name)
+                                       for f in fields(RecurrentLearnerConfig)})
         learner = RecurrentActorCritic(lc, self.net, env, seed, self.act_low, self.act_high)
         return learner.train(total_steps, log, log_every)
 
