@@ -216,8 +216,30 @@ def register_schemas() -> None:
         cs.store(group="agent", name=f"{name}_schema", node=schema)
 
 
+def _check_known_keys(node: DictConfig, prefix: str) -> None:
+    """Raise :class:`ConfigError` for a key of a schema-typed node that its schema lacks."""
+    import dataclasses
+
+    schema = OmegaConf.get_type(node)
+    names = ({f.name for f in dataclasses.fields(schema)}
+             if isinstance(schema, type) and dataclasses.is_dataclass(schema) else None)
+    for key in node.keys():
+        where = f"{prefix}{key}"
+        if names is not None and key not in names:
+            raise ConfigError(where, node._get_node(key)._value(),  # type: ignore[union-attr]
+                              f"a known key; {schema.__name__} has {', '.join(sorted(names))}")
+        if OmegaConf.is_dict(child := node._get_node(key)):
+            _check_known_keys(child, where + ".")  # type: ignore[arg-type]
+
+
 def to_objects(cfg: DictConfig) -> TrainConfig:
-    """Turn a composed config into schema objects, running every range check."""
+    """Turn a composed config into schema objects, running every range check.
+
+    A key that is not a field of its schema is refused here too: Hydra's ``+key=`` / ``++key=``
+    add keys even to a schema-typed node, and ``OmegaConf.to_object`` would set them as stray
+    attributes, so a misspelt ``++agent.lrr=0.1`` would otherwise be ignored silently.
+    """
+    _check_known_keys(cfg, "")
     obj = OmegaConf.to_object(cfg)
     assert isinstance(obj, TrainConfig)
     return obj

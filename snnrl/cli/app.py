@@ -24,6 +24,52 @@ def conf_dir() -> Path:
     return Path(str(files("snnrl.conf")))
 
 
+def sweep_agent_overrides(overrides: list[str]) -> list[str]:
+    """Let ``snnrl train -m agent=a,b agent.KEY=V`` set a key of the swept agents.
+
+    Hydra composes a multirun's sweep-level config with the sweep overrides left out, so there
+    ``agent`` is the default (rstdp) and ``agent.KEY=V`` fails on rstdp's schema before any job
+    starts. When the agent group is swept, each ``agent.KEY=V`` becomes ``++agent.KEY=V`` (set if
+    present, added if not), and every job checks it against its own agent's schema
+    (:func:`snnrl.config.to_objects`). So that no job is started only to fail, a KEY that some
+    swept agent's schema lacks is refused here, before anything runs.
+    """
+    import dataclasses
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import OverrideType
+
+    from snnrl.agents.registry import AGENT_SCHEMAS
+    from snnrl.config import ConfigError
+
+    if not any(a in ("-m", "--multirun") for a in overrides):
+        return overrides
+    plain = [a for a in overrides if not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(plain)
+    except Exception:  # noqa: BLE001 - bad syntax: Hydra reports it in its own words
+        return overrides
+    swept = next((o for o in parsed if o.key_or_group == "agent" and o.is_sweep_override()
+                  and o.is_discrete_sweep()), None)
+    if swept is None:
+        return overrides
+    names = list(swept.sweep_string_iterator())
+    rewrite: dict[str, str] = {}
+    for o in parsed:
+        if o.type != OverrideType.CHANGE or not o.key_or_group.startswith("agent."):
+            continue
+        key = o.key_or_group.split(".")[1]
+        lacking = [n for n in names if n in AGENT_SCHEMAS and key not in
+                   {f.name for f in dataclasses.fields(AGENT_SCHEMAS[n])}]
+        if lacking:
+            raise ConfigError(o.key_or_group, o.value(), f"a key every swept agent has; "
+                              f"{', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} "
+                              f"no '{key}' (swept: agent={','.join(names)})")
+        assert o.input_line is not None
+        rewrite[o.input_line] = "++" + o.input_line
+    return [rewrite.get(a, a) for a in overrides]
+
+
 def run_train_app(overrides: list[str]) -> None:
     """Run ``snnrl train`` with Hydra command-line ``overrides`` (in this process)."""
     from snnrl.cli.train import train_job
@@ -52,7 +98,7 @@ def run_train_app(overrides: list[str]) -> None:
         return summary.get("metrics", {}).get("eval/return_mean")
 
     saved = sys.argv
-    sys.argv = ["snnrl-train", *overrides]
+    sys.argv = ["snnrl-train", *sweep_agent_overrides(overrides)]
     GlobalHydra.instance().clear()
     try:
         _app()

@@ -374,3 +374,48 @@ def test_interrupted_es_sweep_resumes_from_the_learner_state(
     rows = csv_rows(sweep / "sweep_summary.csv")
     assert sorted(r["status"] for r in rows) == ["ok", "ok", "ok"]
     assert {r["train/fitness_mean_last_gen"] != "" for r in rows} == {True}
+
+
+# ------------------------------------------------------- keys of a swept agent group
+
+
+RECURRENT_TINY = ["env=cartpole", "train.env_steps=64", "train.num_envs=2", "eval.episodes=2",
+                  "progress=false"]
+
+
+def test_multirun_sets_a_key_of_the_swept_agents(tmp_path: Path) -> None:
+    # Hydra composes the sweep-level config with the default agent (rstdp), which has no
+    # n_steps: without the rewrite this sweep stops before any job with "unknown key".
+    sweep = tmp_path / "sweep"
+    code = main(["train", "-m", "agent=lstm,rnn", "agent.n_steps=8", "agent.hidden=6",
+                 *RECURRENT_TINY, f"hydra.sweep.dir={sweep}",
+                 "hydra.sweep.subdir=${agent.name}"])
+    assert code == 0
+    for name in ("lstm", "rnn"):
+        job = OmegaConf.load(sweep / name / ".hydra" / "config.yaml")
+        assert job.agent.name == name
+        assert job.agent.n_steps == 8 and job.agent.hidden == 6
+        assert json.loads((sweep / name / "summary.json").read_text())["status"] == "ok"
+
+
+def test_multirun_refuses_a_key_one_swept_agent_lacks_before_any_job(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sweep = tmp_path / "sweep"
+    code = main(["train", "-m", "agent=lstm,ppo", "agent.value_scale=5", *RECURRENT_TINY,
+                 f"hydra.sweep.dir={sweep}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "agent.value_scale" in err[0] and "ppo has no 'value_scale'" in err[0]
+    assert not sweep.exists()
+
+
+def test_a_key_added_with_plus_plus_that_no_schema_has_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # ++ adds keys even to schema-typed nodes; a misspelt key must still fail, not be ignored
+    run = tmp_path / "run"
+    code = main(["train", "agent=lstm", "++agent.n_stepz=8", *RECURRENT_TINY,
+                 f"hydra.run.dir={run}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "agent.n_stepz" in err[0] and "n_steps" in err[0]
+    assert not (run / "summary.json").exists()
