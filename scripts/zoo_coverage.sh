@@ -17,13 +17,8 @@ snnrl train agent=popsan_ppo env=maze train.env_steps=200000 train.num_envs=8 ev
 # Ant: PPO-family agents at 50k steps (8 envs); recurrent agents with our PPO, 25-step windows
 snnrl train -m agent=ppo,popsan_ppo,a2c env=ant train.env_steps=50000 train.num_envs=8 \
   eval.episodes=4 $J hydra.sweep.dir=$OUT/ant "$S"
-# (one run per agent: Hydra composes a multirun's sweep config with the default agent, rstdp,
-# so agent.* keys of the swept agents are refused there; packaged experiments avoid it)
-for a in lstm rnn stpn; do
-  snnrl train agent=$a env=ant agent.algo=ppo agent.n_steps=25 agent.value_scale=100 \
-    train.env_steps=50000 train.num_envs=8 eval.episodes=4 progress=false seed=1 \
-    hydra.run.dir=$OUT/ant/$a/s1
-done
+snnrl train -m agent=lstm,rnn,stpn env=ant agent.algo=ppo agent.n_steps=25 agent.value_scale=100 \
+  train.env_steps=50000 train.num_envs=8 eval.episodes=4 $J hydra.sweep.dir=$OUT/ant "$S"
 # MinAtar Breakout: the recurrent agents (A2C, 16 envs, 25-step windows) and SB3 A2C at 300k
 for a in lstm rnn stpn stpn_snn; do
   snnrl train agent=$a env=minatar_breakout agent.n_steps=25 train.num_envs=16 \
@@ -31,3 +26,23 @@ for a in lstm rnn stpn stpn_snn; do
 done
 snnrl train -m agent=a2c env=minatar_breakout train.num_envs=8 train.env_steps=300000 \
   eval.episodes=16 $J hydra.sweep.dir=$OUT/minatar "$S"
+# --- added later (session 11) ---
+# Ant: the eight other plastic agents in the CPU configuration of the stability study (ES, 48k
+# steps, 5 seeds; docs/STABILITY.md), and the two remaining deep agents at 50k steps
+snnrl train -m experiment=stable_lifelong_ant_cpu \
+  hydra.sweeper.params.agent=hebb_ann,hebb_snn,oja_ann,oja_snn,stdp_ann,stdp_snn,neuromod_ann,neuromod_snn \
+  hydra.launcher.n_jobs=1 hydra.sweep.dir=$OUT/plastic_ant_cpu
+snnrl train -m agent=stpn_snn env=ant agent.algo=ppo agent.n_steps=25 agent.value_scale=100 \
+  train.env_steps=50000 train.num_envs=8 eval.episodes=4 $J hydra.sweep.dir=$OUT/ant "$S"
+snnrl train -m agent=recurrent_ppo env=ant train.env_steps=50000 train.num_envs=8 eval.episodes=4 \
+  $J hydra.sweep.dir=$OUT/ant "$S"
+# maze: recurrent_ppo (100k: sb3-contrib's LSTM PPO runs ~130 steps/s here); the eight other
+# plastic agents run in experiment=plastic_maze (5 seeds)
+snnrl train -m agent=recurrent_ppo env=maze train.env_steps=100000 train.num_envs=8 \
+  eval.episodes=16 $J hydra.sweep.dir=$OUT/maze "$S"
+# MinAtar Breakout: recurrent_ppo at 100k
+snnrl train -m agent=recurrent_ppo env=minatar_breakout train.env_steps=100000 train.num_envs=8 \
+  eval.episodes=16 $J hydra.sweep.dir=$OUT/minatar "$S"
+# ALE Pong (84x84): every agent that runs there at 50k steps (half the atari100k tier)
+snnrl train -m agent=ppo,a2c,dqn,popsan_ppo,lstm,rnn,stpn,stpn_snn,recurrent_ppo env=pong \
+  train.env_steps=50000 train.num_envs=8 eval.episodes=4 $J hydra.sweep.dir=$OUT/pong "$S"
