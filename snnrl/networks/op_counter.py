@@ -30,6 +30,7 @@ Communications 16:1545; ``neurobench/metrics/workload/``):
   one call is one tick; a neuron's update is *driven* when its input current in that tick is
   non-zero (bias included: it is the current the membrane integrates) and *idle* otherwise
   (:func:`snnrl.networks.counts.neuron_updates`); ``ticks`` counts the calls.
+- **Observation normalisation** (``kind="affine"``, host): one MAC per feature.
 - **Self-counting modules** (``kind="self"``): what a hook cannot see (spikes, STPN's fast
   weight updates and ``stpn_proxy``, Tsodyks–Markram state updates, an encoder's neuron
   updates) is counted by the module itself when its ``count_ops`` flag is set
@@ -116,7 +117,8 @@ class LayerPlan:
 
     Attributes:
         kind: ``"linear"``, ``"conv"``, ``"lstm"`` (``nn.LSTM``), ``"lstm_cell"``,
-            ``"rnn_cell"``, ``"self"`` (the module counts itself; module doc), or ``"info"``
+            ``"rnn_cell"``, ``"affine"`` (a per-feature scale and shift: one MAC per input
+            feature, graded; an observation normalisation), ``"self"`` (the module counts itself; module doc), or ``"info"``
             (no hook: describes a sub-layer that a ``"self"`` module reports, by its name).
         placement: ``"chip"`` (the policy network) or ``"host"`` (encoders, decoders, critics).
         spiking: the output is a LIF layer's input current (one call = one tick).
@@ -239,6 +241,11 @@ class OpCounter:
             per = 5 if plan.kind == "lstm_cell" else 1
             c["neuron_updates_driven"] = c["synops_dense"].new_full((x.shape[0],),
                                                                     float(per * n_out))
+        elif plan.kind == "affine":
+            n = float(x[0].numel())
+            mac = x.new_full((x.shape[0],), n, dtype=torch.float64)
+            c = {"synops_mac": mac, "synops_dense": mac.clone()}
+            units, n_out, fan_in, ticks = None, int(n), 1, 1
         else:
             raise ValueError(f"OpCounter: unknown kind {plan.kind!r}")
         b = x.shape[0] if plan.kind != "lstm" else c["synops_dense"].shape[0]
