@@ -19,8 +19,10 @@ from snnrl.config import register_schemas, to_objects
 from snnrl.envs import make_env
 
 TINY = ["env=cartpole", "env.max_episode_steps=60", "train.env_steps=64", "train.num_envs=2",
-        "eval.episodes=2",
-        "progress=false"]
+        "eval.episodes=2", "progress=false"]
+SMALL = {"popsan_ppo": ["++agent.hyperparams.n_steps=32", "++agent.hyperparams.batch_size=64",
+                        "agent.policy_kwargs.hidden=[32,32]"]}
+"""Per-agent overrides that keep a test within a few seconds (SB3's PPO rolls out 2048 steps)."""
 
 
 def _config(*overrides: str) -> Any:
@@ -38,7 +40,8 @@ def _config(*overrides: str) -> Any:
 def test_deep_run_writes_counts_that_snnrl_energy_prices(
         agent: str, spiking_layer: str | None, loihi_fits: bool, tmp_path: Path) -> None:
     run = tmp_path / agent
-    assert main(["train", f"agent={agent}", *TINY, f"hydra.run.dir={run}"]) == 0
+    assert main(["train", f"agent={agent}", *TINY, *SMALL.get(agent, []),
+                 f"hydra.run.dir={run}"]) == 0
     data = json.loads((run / "energy_counts.json").read_text())
     episodes = json.loads((run / "eval_episodes.json").read_text())
     assert data["source"] == "frozen-weight evaluation episodes"
@@ -81,7 +84,8 @@ def test_energy_on_a_deep_run_skips_the_chip_constrained_evaluation(
 
 @pytest.mark.parametrize("agent", ["stpn_snn", "popsan_ppo", "recurrent_ppo", "dqn"])
 def test_counting_changes_no_action(agent: str) -> None:
-    c = _config(f"agent={agent}", "env=cartpole", "eval.episodes=3", "env.max_episode_steps=60")
+    c = _config(f"agent={agent}", "env=cartpole", "eval.episodes=3", "env.max_episode_steps=60",
+                *SMALL.get(agent, []))
     probe = make_env(c.env, 1, "cpu")
     a = make_agent(c.agent, _env_info(probe, c), torch.device("cpu"))
     probe.close()
