@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from snnrl.agents.deep import DeepAgent
-
 from snnrl.config import TrainConfig
 from snnrl.envs import make_env
 from snnrl.seeding import derive_seed

@@ -118,8 +118,9 @@ class LayerPlan:
     Attributes:
         kind: ``"linear"``, ``"conv"``, ``"lstm"`` (``nn.LSTM``), ``"lstm_cell"``,
             ``"rnn_cell"``, ``"affine"`` (a per-feature scale and shift: one MAC per input
-            feature, graded; an observation normalisation), ``"self"`` (the module counts itself; module doc), or ``"info"``
-            (no hook: describes a sub-layer that a ``"self"`` module reports, by its name).
+            feature, graded; an observation normalisation), ``"self"`` (the module counts
+            itself; module doc), or ``"info"`` (no hook: describes a sub-layer that a
+            ``"self"`` module reports, by its name).
         placement: ``"chip"`` (the policy network) or ``"host"`` (encoders, decoders, critics).
         spiking: the output is a LIF layer's input current (one call = one tick).
         plastic: the layer's synapses change during an episode (STPN, Tsodyks–Markram).

@@ -1,4 +1,4 @@
-"""Energy of the deep agents: counted frozen-weight evaluation → energy_counts.json → snnrl energy."""
+"""Deep agents' energy: counted frozen-weight evaluation → energy_counts.json → snnrl energy."""
 
 from __future__ import annotations
 
