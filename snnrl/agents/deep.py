@@ -93,6 +93,14 @@ class DeepAgent(abc.ABC):
     def n_params(self) -> int:
         """Trainable parameters."""
 
+    def op_counter(self) -> Any:
+        """An :class:`~snnrl.networks.op_counter.OpCounter` over the frozen policy, or None.
+
+        The runner counts the frozen-weight evaluation with it and writes
+        ``energy_counts.json``; None (the default): the agent's operations are not counted.
+        """
+        return None
+
     @property
     def n_synapses(self) -> int:
         """Weights of the network (the runner reports it beside the plastic agents' counts)."""

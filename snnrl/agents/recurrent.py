@@ -213,6 +213,40 @@ class RecurrentAgent(DeepAgent):
         sd = torch.load(path, map_location=self.device, weights_only=True)
         self.net.load_state_dict(sd)
 
+    def op_counter(self) -> Any:
+        """Counter of the frozen network's operations (:mod:`snnrl.networks.op_counter`).
+
+        Placement: the observation scaling (flat observations) and the value head (the critic,
+        evaluated at every step by this network) on the host; the image torso, the cell and the
+        policy head on the chip. The STPN cells are plastic (fast weights, TM efficacies) and
+        count themselves; ``stpn_snn`` is the only spiking one (LIF, ``ticks`` per step). Graded
+        inputs (an ANN layer, or the observation features a spiking cell receives as current)
+        make a chip layer ``graded``, which binary-spike chips refuse (snnrl/energy/model.py).
+        """
+        from torch import nn
+
+        from snnrl.networks.op_counter import LayerPlan, OpCounter
+
+        net, c = self.net, self.cfg
+        plan: dict[str, LayerPlan] = {}
+        if not net.torso.image:
+            plan["torso"] = LayerPlan("affine", placement="host", graded=True)
+        for name, m in net.torso.named_modules():
+            if isinstance(m, nn.Linear | nn.Conv2d):
+                kind = "linear" if isinstance(m, nn.Linear) else "conv"
+                plan[f"torso.{name}"] = LayerPlan(kind)
+        n_pre = net.torso.out_dim + c.hidden
+        if c.cell == "lstm":
+            plan["cell.cell"] = LayerPlan("lstm_cell")
+        elif c.cell == "rnn":
+            plan["cell.cell"] = LayerPlan("rnn_cell")
+        else:
+            plan["cell"] = LayerPlan("self", spiking=c.cell == "stpn_snn", plastic=True,
+                                     neurons=c.hidden, fan_in=n_pre)
+        plan["pi"] = LayerPlan("linear")
+        plan["v"] = LayerPlan("linear", placement="host")
+        return OpCounter(net, plan)
+
     @property
     def n_params(self) -> int:
         """Trainable parameters (torso, cell, heads, ``log_std``)."""

@@ -428,6 +428,46 @@ class SB3Agent(DeepAgent):
                     action = torch.clamp(action, low, high)
         return action.to(obs.device), state
 
+    def op_counter(self) -> Any:
+        """Counter of the frozen policy's operations (:mod:`snnrl.networks.op_counter`).
+
+        Every Linear, Conv2d and ``nn.LSTM`` of the policy is hooked; only those that run when
+        acting are reported (SB3 evaluates no critic in ``_predict``; DQN's target network is
+        idle). ANN layers are placed on the chip with graded inputs (so binary-spike chips
+        report "does not fit", digital ones price MACs); critic layers, should they run, on the
+        host. PopSAN (``policy=popsan``): the LIF layers of the spiking actor are spiking chip
+        layers (binary inputs: ACs), its conv layer on image frames stands for ``ticks`` ticks
+        of the same input; the actor counts its spikes, encoder and readout (host) itself.
+        """
+        from snnrl.networks.op_counter import LayerPlan, OpCounter
+        from snnrl.networks.popsan import SpikingActor
+
+        policy = self.policy
+        plan: dict[str, LayerPlan] = {}
+        for name, m in policy.named_modules():
+            critic = any(p in name for p in ("value_net", "critic", "vf"))
+            placement = "host" if critic else "chip"
+            if isinstance(m, SpikingActor):
+                plan[name] = LayerPlan("self")
+                plan[f"{name}.encoder"] = LayerPlan("info", placement="host", graded=True,
+                                                    neurons=0 if m.encoder is None
+                                                    else m.encoder.size, fan_in=1)
+                plan[f"{name}.readout"] = LayerPlan("info", placement="host",
+                                                    neurons=m.n_out, fan_in=m.pop_out)
+                for j in range(len(m.layers)):
+                    plan[f"{name}.layers.{j}"] = LayerPlan("linear", spiking=True)
+                if m.conv is not None:
+                    plan[f"{name}.conv"] = LayerPlan("conv", spiking=True, repeat=m.ticks)
+            elif name in plan:
+                continue
+            elif isinstance(m, nn.LSTM):
+                plan[name] = LayerPlan("lstm", placement=placement)
+            elif isinstance(m, nn.Linear):
+                plan[name] = LayerPlan("linear", placement=placement)
+            elif isinstance(m, nn.Conv2d):
+                plan[name] = LayerPlan("conv", placement=placement)
+        return OpCounter(policy, plan)
+
     def save(self, path: Path) -> None:
         """``torch.save(policy.state_dict(), path)``."""
         torch.save(self.policy.state_dict(), Path(path))

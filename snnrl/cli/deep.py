@@ -10,6 +10,11 @@ files:
 - ``checkpoint.pt``: ``{"agent", "env_id", "env_steps", "weights"}``, the trained weights as the
   agent's ``state_dict`` (``torch.load(weights_only=True)``).
 - ``eval_episodes.json``: every evaluation episode's return and length.
+- ``energy_counts.json`` (agents with :meth:`~snnrl.agents.deep.DeepAgent.op_counter`): exact
+  operation counts of the frozen-weight evaluation (:mod:`snnrl.networks.op_counter`), the mean
+  per env step over the evaluation episodes' steps, in the format of the plastic agents'
+  (:func:`snnrl.cli.train.write_energy`), so ``snnrl energy RUN_DIR`` prices a deep run; the
+  summary gets the same ``energy/<chip>/J_per_step`` / ``J_per_episode`` metrics and flags.
 
 An interrupted deep job restarts from scratch when re-run (SB3 keeps optimiser and rollout
 state that a weights-only checkpoint does not capture); a finished one is skipped as for every
@@ -22,16 +27,21 @@ import math
 import statistics
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from snnrl.agents.deep import DeepAgent
 from snnrl.config import TrainConfig
 from snnrl.envs import make_env
 from snnrl.seeding import derive_seed
 from snnrl.tracking import RunDir, write_json
 from snnrl.tracking.plots import learning_curve
+
+if TYPE_CHECKING:
+    from snnrl.networks.op_counter import OpCounter
 
 
 def train_deep(c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any,
@@ -85,9 +95,19 @@ def train_deep(c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any,
     learning_curve(rd.read_metrics(), rd.path / "learning_curve.png",
                    f"{c.agent.name} on {c.env.id}, seed {c.seed} ({c.train.num_envs} envs)")
     if c.eval.enabled:
-        ev, episodes = evaluate_episodes(c, agent, device)
+        counter = agent.op_counter() if isinstance(agent, DeepAgent) else None
+        ev, episodes = evaluate_episodes(c, agent, device, counter)
         metrics |= ev
         write_json(rd.path / "eval_episodes.json", episodes)
+        ops = counter.per_step() if counter is not None else {}
+        if ops and math.isfinite(ev["eval/return_mean"]):
+            from snnrl.cli.train import write_energy
+
+            assert counter is not None
+            energy_metrics, out["energy"] = write_energy(
+                rd, ops, counter.layers, ev["eval/length_mean"],
+                "frozen-weight evaluation episodes", c)
+            metrics |= energy_metrics
         rec = {"step": steps, **{k: v for k, v in ev.items() if k.startswith("eval/")}}
         rd.log(rec)
         if mirror is not None:
@@ -97,7 +117,8 @@ def train_deep(c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any,
     return out | {"status": "ok"}
 
 
-def evaluate_episodes(c: TrainConfig, agent: Any, device: torch.device
+def evaluate_episodes(c: TrainConfig, agent: Any, device: torch.device,
+                      counter: OpCounter | None = None
                       ) -> tuple[dict[str, Any], dict[str, Any]]:
     """docs/PROTOCOL.md, frozen weights: ``eval.episodes`` episodes, one per env, in parallel.
 
@@ -106,6 +127,8 @@ def evaluate_episodes(c: TrainConfig, agent: Any, device: torch.device
     variants) is cut there and scored by the reward it collected (``cut`` counts them). The
     agent's recurrent state starts fresh. Actions come from the deterministic policy unless
     ``eval.deterministic=false`` (then from the torch stream seeded for evaluation).
+    With ``counter`` (:class:`~snnrl.networks.op_counter.OpCounter`), every step's operations
+    are counted for the envs whose episode is still running; counting changes no action.
 
     Returns:
         ``(metrics, episodes)``: ``eval/return_mean`` (mean over the episodes), ``eval/return_std``
@@ -125,9 +148,11 @@ def evaluate_episodes(c: TrainConfig, agent: Any, device: torch.device
         ret = torch.zeros(n, dtype=torch.float64, device=obs.device)
         length = torch.zeros(n, dtype=torch.long, device=obs.device)
         running = torch.ones(n, dtype=torch.bool, device=obs.device)
-        with torch.no_grad():
+        with torch.no_grad(), counter if counter is not None else nullcontext():
             for _ in range(cap):
                 action, state = agent.policy_act(obs, state, start, c.eval.deterministic)
+                if counter is not None:
+                    counter.end_step(running)
                 out = env.step(action)
                 ret += out.reward.to(torch.float64) * running
                 length += running.long()

@@ -97,7 +97,13 @@ def run_energy(argv: list[str]) -> int:
     estimates = estimate_all(ops, layers, chips, assume)
     host = all_chips[assume.host_chip]
     constrained: dict[str, dict[str, Any]] = {}
-    if not a.no_eval:
+    from snnrl.cli.train import is_deep
+
+    deep = is_deep(str(data.get("agent") or ""))
+    if not a.no_eval and deep:  # frozen float32 weights: no weight_bits option to evaluate with
+        print("snnrl energy: no chip-constrained evaluation for the deep agent "
+              f"{data.get('agent')} (no agent.weight_bits); figures are for float32 weights")
+    if not a.no_eval and not deep:
         bits_needed = sorted({e.quantised_bits for e in estimates.values()
                               if e.fits and e.quantised_bits and "@" not in e.chip})
         runs = {b: _constrained_eval(a.run_dir, b, a.progress) for b in bits_needed}

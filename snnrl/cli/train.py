@@ -350,24 +350,36 @@ def _train_and_eval(
 
 def record_energy(rd: RunDir, agent: Any, res: Any, c: TrainConfig
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``energy_counts.json`` of a training rollout; return summary metrics and flags.
+
+    Counts are the mean per env step and lifetime over the final round of training lifetimes;
+    J per episode uses that round's mean episode length (:func:`write_energy`).
+    """
+    lengths = res.episodes.length
+    episode_length = statistics.fmean(lengths) if lengths else float(res.steps)
+    return write_energy(rd, res.ops, agent.layers, episode_length,
+                        "training rollout, final round of lifetimes", c)
+
+
+def write_energy(rd: RunDir, ops: dict[str, dict[str, float]], layers: dict[str, Any],
+                 episode_length: float, source: str, c: TrainConfig
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write ``energy_counts.json``; return summary metrics and per-chip flags.
 
-    ``energy_counts.json`` is the input of ``snnrl energy``; the flags qualify each figure (fit,
-    lower bound, unpriced terms). Counts are the mean per env step and lifetime over the final
-    round of training lifetimes; J per episode uses that round's mean episode length.
+    ``energy_counts.json`` is the input of ``snnrl energy``: ``ops_per_step`` (layer → count
+    key → mean per env step), ``layers`` (:class:`~snnrl.networks.LayerInfo` as dicts),
+    ``episode_length``, ``assumptions``, ``source`` (where the counts were taken), ``agent``,
+    ``env_id``. The flags qualify each figure (fit, lower bound, unpriced terms).
     """
     from snnrl.energy.model import Assumptions
     from snnrl.energy.report import estimate_all, summary_metrics
 
-    lengths = res.episodes.length
-    episode_length = statistics.fmean(lengths) if lengths else float(res.steps)
     assume = Assumptions(tick_duration_s=float(getattr(c.agent, "dt", 1e-3)))
-    layers = {k: asdict(v) for k, v in agent.layers.items()}
     write_json(rd.path / "energy_counts.json", {
-        "ops_per_step": res.ops, "layers": layers, "episode_length": episode_length,
-        "assumptions": asdict(assume), "source": "training rollout, final round of lifetimes",
+        "ops_per_step": ops, "layers": {k: asdict(v) for k, v in layers.items()},
+        "episode_length": episode_length, "assumptions": asdict(assume), "source": source,
         "agent": c.agent.name, "env_id": c.env.id})
-    estimates = estimate_all(res.ops, agent.layers, assume=assume)
+    estimates = estimate_all(ops, layers, assume=assume)
     flags = {n: {"fits": e.fits, "reason": e.reason, "lower_bound": e.lower_bound,
                  "unpriced": e.unpriced, "rankable": e.rankable,
                  "quantised_bits": e.quantised_bits}

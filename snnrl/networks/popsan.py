@@ -52,6 +52,16 @@ For ``Box`` actions the policy's mean is :math:`a_i = l_i + (h_i - l_i)(\tanh u_
 (:func:`snnrl.encoding.continuous.popsan_action`), and SB3 adds its state-independent Gaussian
 ``log_std``; for ``Discrete(n)`` actions the ``n`` readouts :math:`u_i` are the logits. The critic
 is an ordinary ANN (64-64 tanh MLP; a small CNN for image observations), as in PopSAN.
+
+**Operation counts** (``SpikingActor.count_ops``, set by
+:class:`snnrl.networks.op_counter.OpCounter` during the frozen-weight evaluation only; the LIF
+layers' synaptic operations and neuron updates come from that counter's hooks on the
+``layers``): after each forward ``op_counts`` holds, per env ``[B]``, the spikes of every LIF
+layer (``layers.<j>``, ``conv``), the encoder's work (``encoder``, on the host as the R-STDP
+agent's: :math:`D P_{in}` receptive-field evaluations filed as MACs, :math:`T D P_{in}` IF
+neuron updates, driven where :math:`A \ne 0`, and its spikes) and the readout's (``readout``,
+host: :math:`\sum_{ij} [r_{ij} \ne 0][w_{ij} \ne 0]` effective operations on the graded rates,
+:math:`A P_{out}` dense, one update per action unit).
 """
 
 from __future__ import annotations
@@ -236,6 +246,8 @@ class SpikingActor(nn.Module):
         else:
             self.squash = False
         self.spike_counts: list[Tensor] = []
+        self.count_ops = False
+        self.op_counts: dict[str, dict[str, Tensor]] = {}
 
     def forward(self, obs: Tensor) -> Tensor:
         """Action mean (Box) or logits (Discrete), ``[B, n_out]``."""
@@ -273,11 +285,43 @@ class SpikingActor(nn.Module):
                 x = st[2]
             out_sum = x if out_sum is None else out_sum + x
         self.spike_counts = [in_count, *counts]
+        if self.count_ops:
+            self.op_counts = self._count(obs, out_sum)  # type: ignore[arg-type]
         rates = population_rates(out_sum, self.n_out, self.ticks)  # type: ignore[arg-type]
         u = linear_readout(rates, self.readout_w, self.readout_b)
         if self.squash:
             return squash(u, self.action_low, self.action_high)
         return u
+
+
+    @torch.no_grad()
+    def _count(self, obs: Tensor, out_sum: Tensor) -> dict[str, dict[str, Tensor]]:
+        """What the counter's hooks cannot see (module doc): spikes, encoder, readout."""
+        b = obs.shape[0]
+        f64 = torch.float64
+        names = ([] if self.conv is None else ["conv"]) + [
+            f"layers.{j}" for j in range(len(self.layers))]
+        out: dict[str, dict[str, Tensor]] = {
+            n: {"spikes": c.detach().double().reshape(b)}
+            for n, c in zip(names, self.spike_counts[1:], strict=True)}
+        if self.encoder is not None:
+            units = float(self.encoder.size)
+            driven = (self.encoder.activation(obs) != 0).sum(1).double() * self.ticks
+            out["encoder"] = {"synops_mac": obs.new_full((b,), units, dtype=f64),
+                              "synops_dense": obs.new_full((b,), units, dtype=f64),
+                              "neuron_updates_driven": driven,
+                              "neuron_updates_idle": self.ticks * units - driven,
+                              "spikes": self.spike_counts[0].detach().double().reshape(b),
+                              "ticks": obs.new_full((b,), float(self.ticks), dtype=f64)}
+        rates = out_sum.detach() / self.ticks  # [B, A * P]
+        eff = ((rates != 0) & (self.readout_w.reshape(-1) != 0)).sum(1).double()
+        binary = ((rates == 0) | (rates == 1)).all(1)
+        out["readout"] = {"synops_ac": eff * binary, "synops_mac": eff * ~binary,
+                          "synops_dense": obs.new_full((b,), float(rates.shape[1]), dtype=f64),
+                          "state_reads": eff,
+                          "neuron_updates_driven": obs.new_full((b,), float(self.n_out),
+                                                                dtype=f64)}
+        return out
 
 
 class PopSANExtractor(nn.Module):

@@ -38,6 +38,18 @@ efficacies as conductances, power :math:`V^2 G`,
 per batch element (:meth:`STPNCell.energy_proxy`; the mean over the batch is ``stpn_proxy`` in
 :meth:`STPNCell.stats`). All inputs count, the reward input included (as in their maze code).
 
+**Operation counts** (``count_ops=True``, set by :class:`snnrl.networks.op_counter.OpCounter`
+during the frozen-weight evaluation only; definitions in :mod:`snnrl.networks.counts`): after
+each forward, ``op_counts[""]`` holds per env ``[B]``: synaptic operations of
+:math:`\hat G z` (dense :math:`H n`; effective with each env's own non-zero efficacies, AC or MAC
+per env row: :func:`snnrl.networks.op_counter.batched_weight_counts`), the fast-weight update
+(STPN rate cell: once per synapse per env step, ``plasticity_step`` :math:`= H n`; spiking
+STPN: once per synapse per tick, ``plasticity_tick``; Tsodyks–Markram: the ``u`` and ``x``
+update of every synapse every tick, ``plasticity_tick``), the synaptic state words read and
+written by those updates (``F``: one each; TM: ``u`` and ``x``, two each), neuron updates
+(rate cell: :math:`H`; LIF: driven / idle per tick by the input current, bias included),
+spikes, ``stpn_proxy`` (the energy proxy above, per env, summed over ticks) and ``ticks``.
+
 **Spiking STPN** (:class:`SpikingSTPNCell`; ours, not in the paper). ``H`` leaky
 integrate-and-fire neurons with soft reset (as :mod:`snnrl.networks.plastic_net`), ``K = ticks``
 ticks per env step. In tick :math:`k` the presynaptic vector is
@@ -91,6 +103,7 @@ import torch.nn.functional as nnf
 from torch import Tensor, nn
 
 from snnrl.config import ConfigError
+from snnrl.networks.op_counter import batched_weight_counts
 from snnrl.neurons.surrogate import spike_fn
 from snnrl.plasticity.short_term import TMState, stpn_tick, tm_step
 
@@ -158,6 +171,8 @@ class STPNCell(nn.Module):
         self.n_in, self.hidden_size = n_in, hidden
         self.clamp, self.row_norm, self.f_norm = clamp, bool(row_norm), f_norm
         self.record_stats = record_stats
+        self.count_ops = False
+        self.op_counts: dict[str, dict[str, Tensor]] = {}
         n = n_in + hidden
         self.weight = nn.Parameter(torch.empty(hidden, n))  # [H, n]
         self.bias = nn.Parameter(torch.empty(hidden))  # [H]
@@ -215,6 +230,20 @@ class STPNCell(nn.Module):
                     "mean_abs_h": h_new.abs().mean(),
                     "stpn_proxy": torch.einsum("bij,bj->b", gg.abs(), z * z).mean(),
                 }
+        if self.count_ops:
+            with torch.no_grad():
+                gg = (self.weight + state[1]) if g is None else g
+                c = batched_weight_counts(z, gg)
+                n_syn = float(gg.shape[1] * gg.shape[2])
+                b = z.shape[0]
+                c |= {"neuron_updates_driven": z.new_full((b,), float(self.hidden_size),
+                                                          dtype=torch.float64),
+                      "plasticity_step": z.new_full((b,), n_syn, dtype=torch.float64),
+                      "state_reads": c["state_reads"] + n_syn,  # F read by its update
+                      "state_writes": z.new_full((b,), n_syn, dtype=torch.float64),
+                      "stpn_proxy": torch.einsum("bij,bj->b", gg.abs(), z * z).double(),
+                      "ticks": z.new_ones(b, dtype=torch.float64)}
+                self.op_counts = {"": c}
         return h_new, STPNState(h_new, f_new)
 
     @torch.no_grad()
@@ -318,6 +347,8 @@ class SpikingSTPNCell(nn.Module):
         self.beta, self.v_th, self.synapse, self.clamp = beta, v_th, synapse, clamp
         self.dt, self.w_gain, self.surrogate_alpha = dt, w_gain, surrogate_alpha
         self.record_stats = record_stats
+        self.count_ops = False
+        self.op_counts: dict[str, dict[str, Tensor]] = {}
         n = n_in + hidden
         self.weight = nn.Parameter(torch.empty(hidden, n))  # [H, n]
         self.bias = nn.Parameter(torch.empty(hidden))  # [H]
@@ -394,8 +425,12 @@ class SpikingSTPNCell(nn.Module):
         count = torch.zeros_like(v)
         proxy = x.new_zeros(())
         synops = x.new_zeros(())
+        ops: dict[str, Tensor] = {}
         for _ in range(self.ticks):
             z = torch.cat((x, s), dim=-1)  # [B, n]
+            if self.count_ops:
+                with torch.no_grad():
+                    g_tick = self.weight + f if self.synapse == "stpn" else None
             if self.synapse == "stpn":
                 cur = nnf.linear(z, self.weight) + torch.einsum("bij,bj->bi", f, z)
                 if rec:
@@ -411,16 +446,25 @@ class SpikingSTPNCell(nn.Module):
                 if rec:
                     with torch.no_grad():
                         proxy = proxy + torch.einsum("bij,bj->b", g.abs(), z * z).mean()
+                if self.count_ops:
+                    g_tick = g.detach()
+            if self.count_ops:
+                with torch.no_grad():
+                    self._count_tick(ops, z, g_tick, cur + self.bias)
             v = self.beta * v + cur + self.bias
             s = spike_fn(v - self.v_th, self.surrogate_alpha)
             v = v - s * self.v_th
             if self.synapse == "stpn":
                 f = stpn_tick(f, s, z, self.lam, self.gamma, self.clamp)
             count = count + s
+            if self.count_ops:
+                ops["spikes"] = ops["spikes"] + s.detach().sum(-1).double()
             if rec:
                 with torch.no_grad():
                     synops = synops + (z != 0).sum(-1).to(z.dtype).mean() * self.hidden_size
         rate = count / self.ticks
+        if self.count_ops:
+            self.op_counts = {"": ops}
         new: tuple[Tensor, ...]
         if self.synapse == "stpn":
             new = SpikingSTPNState(v, s, f)
@@ -435,6 +479,23 @@ class SpikingSTPNCell(nn.Module):
                     last["mean_efficacy"] = ((big_u + du) * xr).mean()
                 self._last = last
         return rate, new
+
+    def _count_tick(self, ops: dict[str, Tensor], z: Tensor, g: Tensor, drive: Tensor) -> None:
+        """Add one tick's counts (module doc) to ``ops`` (key → ``[B]``), in place."""
+        b, n_syn = z.shape[0], float(g.shape[1] * g.shape[2])
+        words = 1.0 if self.synapse == "stpn" else 2.0  # F, or TM's u and x
+        c = batched_weight_counts(z, g)
+        driven = (drive != 0).sum(-1).double()
+        c |= {"neuron_updates_driven": driven,
+              "neuron_updates_idle": self.hidden_size - driven,
+              "plasticity_tick": z.new_full((b,), n_syn, dtype=torch.float64),
+              "state_reads": c["state_reads"] + words * n_syn,
+              "state_writes": z.new_full((b,), words * n_syn, dtype=torch.float64),
+              "stpn_proxy": torch.einsum("bij,bj->b", g.abs(), z * z).double(),
+              "ticks": z.new_ones(b, dtype=torch.float64),
+              "spikes": z.new_zeros(b, dtype=torch.float64)}
+        for k, v in c.items():
+            ops[k] = ops[k] + v if k in ops else v
 
     def stats(self) -> dict[str, float]:
         """Batch means of the last forward.
