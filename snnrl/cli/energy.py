@@ -1,6 +1,8 @@
 """``snnrl energy RUN_DIR [--chip NAME ...]``: price a run's operation counts on every chip.
 
-Reads ``RUN_DIR/energy_counts.json`` (written by training), prints a breakdown by operation type
+Reads ``RUN_DIR/energy_counts.json`` (written by training; for a deep run trained before deep
+agents counted, it is made first by re-running the frozen-weight evaluation of its
+``checkpoint.pt`` with the counter on), prints a breakdown by operation type
 and by layer, and writes ``RUN_DIR/energy/report.json``, ``report.md`` and ``chips.png``. It
 never rewrites ``summary.json``. For chips with fewer weight bits than float32 it also runs the
 chip-constrained evaluation (weights on the chip's grid, stochastic rounding of plastic
@@ -35,12 +37,58 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _count_deep_run(run_dir: Path) -> bool:
+    """Count a deep run that has no ``energy_counts.json`` (trained before deep agents counted).
+
+    Re-runs its frozen-weight evaluation from ``config.yaml`` and ``checkpoint.pt`` (read as data;
+    ``weights_only=True``) with the operation counter on, exactly as ``snnrl train`` now does at
+    the end of training, and writes ``energy_counts.json`` beside them. ``summary.json`` is not
+    touched. Returns False when ``run_dir`` is not a deep run with a checkpoint.
+    """
+    import torch
+    import yaml
+
+    from snnrl.cli.train import is_deep
+
+    try:
+        data = yaml.safe_load((run_dir / "config.yaml").read_text())
+        name = str(data["agent"]["name"])
+    except Exception:  # noqa: BLE001 - not a run dir this path can count: the caller says so
+        return False
+    if not is_deep(name) or not (run_dir / "checkpoint.pt").is_file():
+        return False
+    from snnrl.cli.deep import evaluate_episodes
+    from snnrl.cli.evaluate import load_agent
+    from snnrl.cli.train import write_energy
+
+    device = torch.device("cpu")
+    c, agent = load_agent(run_dir, device)
+    counter = agent.op_counter()
+    if counter is None:
+        return False
+    c.progress = False
+    ev, _ = evaluate_episodes(c, agent, device, counter)
+    ops = counter.per_step()
+    if not ops:
+        return False
+
+    class _Dir:
+        path = run_dir
+
+    write_energy(_Dir(), ops, counter.layers, ev["eval/length_mean"],  # type: ignore[arg-type]
+                 "frozen-weight evaluation episodes (counted by snnrl energy from checkpoint.pt)",
+                 c)
+    print(f"snnrl energy: counted {ev['eval/episodes']} frozen-weight evaluation episodes of "
+          f"{name} (eval return {ev['eval/return_mean']:.6g}); wrote {run_dir}/energy_counts.json")
+    return True
+
+
 def _read_counts(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "energy_counts.json"
-    if not path.is_file():
+    if not path.is_file() and not _count_deep_run(run_dir):
         raise ConfigError("RUN_DIR", str(run_dir),
                           "a training run directory with energy_counts.json "
-                          "(trained with agent.count_ops=true)")
+                          "(trained with agent.count_ops=true), or a deep run with checkpoint.pt")
     try:
         data = json.loads(path.read_text())
         ops = data["ops_per_step"]

@@ -98,3 +98,29 @@ def test_counting_changes_no_action(agent: str) -> None:
     assert ops and all(v["synops_dense"] > 0 for v in ops.values() if "synops_dense" in v)
     # the mean is over the episodes' steps only (finished envs are masked out)
     assert float(counter.steps) == sum(ep_counted["length"])
+
+
+def test_energy_counts_an_older_deep_run_from_its_checkpoint(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a deep run trained before deep agents counted has checkpoint.pt but no energy_counts.json:
+    # snnrl energy re-runs the frozen-weight evaluation with the counter and gets the same counts
+    run = tmp_path / "stpn"
+    assert main(["train", "agent=stpn", "agent.hidden=8", *TINY, f"hydra.run.dir={run}"]) == 0
+    original = json.loads((run / "energy_counts.json").read_text())
+    summary = (run / "summary.json").read_bytes()
+    (run / "energy_counts.json").unlink()
+    capsys.readouterr()
+    assert main(["energy", str(run), "--no-eval"]) == 0
+    assert "counted 2 frozen-weight evaluation episodes" in capsys.readouterr().out
+    again = json.loads((run / "energy_counts.json").read_text())
+    assert again["ops_per_step"] == original["ops_per_step"]
+    assert again["layers"] == original["layers"]
+    assert again["episode_length"] == original["episode_length"]
+    assert (run / "summary.json").read_bytes() == summary
+
+
+def test_energy_on_a_dir_without_counts_or_deep_checkpoint_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["energy", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "energy_counts.json" in err[0]
