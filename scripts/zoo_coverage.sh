@@ -28,10 +28,10 @@ snnrl train -m agent=a2c env=minatar_breakout train.num_envs=8 train.env_steps=3
   eval.episodes=16 $J hydra.sweep.dir=$OUT/minatar "$S"
 # --- added later (session 11) ---
 # Ant: the eight other plastic agents in the CPU configuration of the stability study (ES, 48k
-# steps, 5 seeds; docs/STABILITY.md), and the two remaining deep agents at 50k steps
+# steps, 3 seeds; docs/STABILITY.md), and the two remaining deep agents at 50k steps
 snnrl train -m experiment=stable_lifelong_ant_cpu \
-  hydra.sweeper.params.agent=hebb_ann,hebb_snn,oja_ann,oja_snn,stdp_ann,stdp_snn,neuromod_ann,neuromod_snn \
-  hydra.launcher.n_jobs=1 hydra.sweep.dir=$OUT/plastic_ant_cpu
+  agent=hebb_ann,hebb_snn,oja_ann,oja_snn,stdp_ann,stdp_snn,neuromod_ann,neuromod_snn \
+  'seed=range(1,4)' hydra.launcher.n_jobs=1 hydra.sweep.dir=$OUT/plastic_ant_cpu
 snnrl train -m agent=stpn_snn env=ant agent.algo=ppo agent.n_steps=25 agent.value_scale=100 \
   train.env_steps=50000 train.num_envs=8 eval.episodes=4 $J hydra.sweep.dir=$OUT/ant "$S"
 snnrl train -m agent=recurrent_ppo env=ant train.env_steps=50000 train.num_envs=8 eval.episodes=4 \
