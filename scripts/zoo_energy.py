@@ -5,8 +5,8 @@
 For every run directory below the given ones (a ``config.yaml`` with ``checkpoint.pt`` or
 ``energy_counts.json``), makes ``energy/report.json`` with ``snnrl energy RUN_DIR --no-eval``
 where it is missing (a deep run trained before deep agents counted is counted first from its
-checkpoint: docs/ENERGY.md), then prints per (agent, env) the median over seeds of: dense
-synaptic operations, spikes, and J per env step on each chip. "does not fit" carries the model's
+checkpoint: docs/ENERGY.md), then prints per (agent, env) the median over seeds of: dense and
+effective synaptic operations (NeuroBench), spikes, and J per env step on each chip. "does not fit" carries the model's
 reason in a footnote; "≥" marks a lower bound (a term with counts but no price). Nothing here is
 new physics: the figures are ``snnrl energy``'s (snnrl/energy/model.py).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import json
 import statistics
 from pathlib import Path
@@ -62,10 +63,12 @@ def main() -> None:
         groups.setdefault((rep["agent"], env), []).append(rep)
     reasons: dict[str, int] = {}
     head = " | ".join(chips)
-    print(f"| agent | env | seeds | synops / step | spikes / step | {head} |")
-    print("|---|---|---:|---:|---:|" + "---:|" * len(chips))
+    print(f"| agent | env | seeds | synops / step (dense) | effective | spikes / step | {head} |")
+    print("|---|---|---:|---:|---:|---:|" + "---:|" * len(chips))
     for (agent, env), reps in sorted(groups.items(), key=lambda x: (x[0][1], x[0][0])):
         ops = [sum(v.get("synops_dense", 0) for v in r["ops_per_step"].values()) for r in reps]
+        eff = [sum(v.get("synops_ac", 0) + v.get("synops_mac", 0)
+                   for v in r["ops_per_step"].values()) for r in reps]
         spk = [sum(v.get("spikes", 0) for v in r["ops_per_step"].values()) for r in reps]
         cells = []
         for chip in chips:
@@ -73,7 +76,8 @@ def main() -> None:
             if any(e is None for e in est):
                 cells.append("—")
             elif not all(e["fits"] for e in est):
-                why = next(e["reason"] for e in est if not e["fits"])
+                why = re.sub(r"layer '[^']*' (is|has)", r"a layer \1",
+                             next(e["reason"] for e in est if not e["fits"]))
                 n = reasons.setdefault(why, len(reasons) + 1)
                 cells.append(f"does not fit ({n})")
             else:
@@ -81,6 +85,7 @@ def main() -> None:
                 cells.append(("≥ " if any(e["lower_bound"] for e in est) else "") + f"{j:.3g} J")
         sp = statistics.median(spk)
         print(f"| {agent} | {env} | {len(reps)} | {statistics.median(ops):,.0f} | "
+              f"{statistics.median(eff):,.0f} | "
               f"{f'{sp:,.0f}' if sp else '—'} | " + " | ".join(cells) + " |")
     for why, n in reasons.items():
         print(f"\n({n}) {why}")
