@@ -70,3 +70,18 @@ def test_tuned_files_load_by_themselves_and_zoo_names_them(
     assert rows["ppo"] == ["tuned", "runs"] and rows["dqn"] == ["tuned", "runs"]
     assert rows["a2c"] == ["runs", "runs"]
     assert "ppo × cartpole: tuned: conf/tuned/ppo__cartpole.yaml" in out
+
+
+def test_stpn_on_pong_loads_the_papers_atari_settings() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from snnrl.cli.app import conf_dir
+    from snnrl.config import register_schemas, to_objects
+
+    register_schemas()
+    with initialize_config_dir(str(conf_dir()), version_base="1.3"):
+        pong = to_objects(compose("train", overrides=["agent=stpn", "env=pong"]))
+        maze = to_objects(compose("train", overrides=["agent=stpn", "env=maze"]))
+    assert (pong.agent.n_steps, pong.agent.clamp, pong.agent.hidden) == (50, None, 64)
+    assert (pong.agent.lr, pong.agent.grad_clip, pong.agent.row_norm) == (7e-4, 40.0, True)
+    assert (maze.agent.n_steps, maze.agent.clamp) == (200, 1.0)  # the file is Pong's only
