@@ -105,7 +105,7 @@ def train_deep(c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any,
 
             assert counter is not None
             energy_metrics, out["energy"] = write_energy(
-                rd, ops, counter.layers, ev["eval/length_mean"],
+                rd.path, ops, counter.layers, ev["eval/length_mean"],
                 "frozen-weight evaluation episodes", c)
             metrics |= energy_metrics
         rec = {"step": steps, **{k: v for k, v in ev.items() if k.startswith("eval/")}}

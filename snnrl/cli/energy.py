@@ -72,10 +72,7 @@ def _count_deep_run(run_dir: Path) -> bool:
     if not ops:
         return False
 
-    class _Dir:
-        path = run_dir
-
-    write_energy(_Dir(), ops, counter.layers, ev["eval/length_mean"],  # type: ignore[arg-type]
+    write_energy(run_dir, ops, counter.layers, ev["eval/length_mean"],
                  "frozen-weight evaluation episodes (counted by snnrl energy from checkpoint.pt)",
                  c)
     print(f"snnrl energy: counted {ev['eval/episodes']} frozen-weight evaluation episodes of "

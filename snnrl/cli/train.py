@@ -357,16 +357,16 @@ def record_energy(rd: RunDir, agent: Any, res: Any, c: TrainConfig
     """
     lengths = res.episodes.length
     episode_length = statistics.fmean(lengths) if lengths else float(res.steps)
-    return write_energy(rd, res.ops, agent.layers, episode_length,
+    return write_energy(rd.path, res.ops, agent.layers, episode_length,
                         "training rollout, final round of lifetimes", c)
 
 
-def write_energy(rd: RunDir, ops: dict[str, dict[str, float]], layers: dict[str, Any],
+def write_energy(run_dir: Path, ops: dict[str, dict[str, float]], layers: dict[str, Any],
                  episode_length: float, source: str, c: TrainConfig
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write ``energy_counts.json``; return summary metrics and per-chip flags.
 
-    ``energy_counts.json`` is the input of ``snnrl energy``: ``ops_per_step`` (layer → count
+    ``run_dir/energy_counts.json`` is the input of ``snnrl energy``: ``ops_per_step`` (layer → count
     key → mean per env step), ``layers`` (:class:`~snnrl.networks.LayerInfo` as dicts),
     ``episode_length``, ``assumptions``, ``source`` (where the counts were taken), ``agent``,
     ``env_id``. The flags qualify each figure (fit, lower bound, unpriced terms).
@@ -375,7 +375,7 @@ def write_energy(rd: RunDir, ops: dict[str, dict[str, float]], layers: dict[str,
     from snnrl.energy.report import estimate_all, summary_metrics
 
     assume = Assumptions(tick_duration_s=float(getattr(c.agent, "dt", 1e-3)))
-    write_json(rd.path / "energy_counts.json", {
+    write_json(run_dir / "energy_counts.json", {
         "ops_per_step": ops, "layers": {k: asdict(v) for k, v in layers.items()},
         "episode_length": episode_length, "assumptions": asdict(assume), "source": source,
         "agent": c.agent.name, "env_id": c.env.id})
