@@ -3,6 +3,8 @@
     snnrl board submit DIR... [--root leaderboards]     one entry from runs of one config
     snnrl board check [FILE...] [--root leaderboards]   entries (default: the whole root)
     snnrl board verify FILE [--device cpu]              re-run the evaluation, record it
+    snnrl board energy FILE [--device cpu]              count and price the stored checkpoints
+                                                        of an entry that records no energy
     snnrl board render [--root leaderboards] [--check]  README.md (--check: fail if stale)
 
 ``submit`` and ``verify`` re-render ``README.md`` after writing. Bad input (a run that cannot be
@@ -26,6 +28,7 @@ commands:
   check [FILE...] [--root leaderboards]
   verify FILE [--device cpu] [--tolerance 0] [--by NAME]
   reproduce FILE [--seeds 1,2] [--device cpu] [--workdir DIR] [--by NAME]
+  energy FILE [--device cpu] [--by NAME]
   render [--root leaderboards] [--check]
 """
 
@@ -105,6 +108,33 @@ def _verify(argv: list[str]) -> int:
     return 0 if res.ok else 1
 
 
+def _energy(argv: list[str]) -> int:
+    from snnrl.leaderboard.energy import count_energy
+    from snnrl.leaderboard.store import root_of
+
+    p = argparse.ArgumentParser(
+        prog="snnrl board energy",
+        description="Count and price the stored checkpoints of an entry that records no energy.")
+    p.add_argument("file", type=Path)
+    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    p.add_argument("--by", default="snnrl board energy", help="who counts (for the history)")
+    args = p.parse_args(argv)
+    if not args.file.is_file():
+        raise ConfigError("FILE", str(args.file), "an existing entry file")
+    res = count_energy(args.file, args.device, by=args.by)
+    readme = _write_readme(root_of(args.file))
+    chips = sorted({chip for per in res.per_seed.values() for chip in per})
+    lines = []
+    for chip in chips:
+        js = [per.get(chip) for per in res.per_seed.values()]
+        ok = [j for j in js if j is not None]
+        lines.append(f"  {chip:<20} " + (f"{sum(ok) / len(ok):.4g} J/step (mean of {len(ok)} "
+                                          "seeds)" if ok else "does not fit"))
+    print(f"snnrl board: energy counted: {args.file}\n  {res.details}\n" + "\n".join(lines)
+          + f"\n  level: {res.level}\n  tables: {readme}")
+    return 0
+
+
 def _reproduce(argv: list[str]) -> int:
     from snnrl.leaderboard.store import root_of
     from snnrl.leaderboard.verification import reproduce
@@ -161,7 +191,7 @@ def run_board(argv: list[str]) -> int:
         return 0 if argv else 2
     cmd, rest = argv[0], argv[1:]
     commands = {"submit": _submit, "check": _check, "verify": _verify, "reproduce": _reproduce,
-                "render": _render}
+                "energy": _energy, "render": _render}
     if cmd not in commands:
         raise ConfigError("snnrl board", cmd, f"one of {', '.join(commands)}")
     return commands[cmd](rest)

@@ -6,6 +6,8 @@
 - :func:`check` finds what is wrong with an entry without running anything (schema, hashes,
   recomputed aggregates, config consistency, ledger); :func:`check_all` checks a whole root.
 - :func:`verify` re-runs the protocol evaluation of every stored seed and records the outcome.
+- :func:`~snnrl.leaderboard.energy.count_energy` counts and prices the stored checkpoints of an
+  entry whose runs recorded no energy (``snnrl board energy``).
 - :func:`render` builds ``leaderboards/README.md``.
 
 The schema is in :mod:`snnrl.leaderboard.schema`, the files on disk in

@@ -3,7 +3,8 @@
 For one entry (:func:`check`): the file is plain YAML data of the schema; its id and place
 match its content; every stored file exists, is within the size caps and has the recorded
 SHA-256 and size; each stored ``summary.json`` is an ``ok`` run of the recorded seed, protocol,
-code and config hash, and yields exactly the recorded per-seed figures; each stored config is
+code and config hash, and yields exactly the recorded per-seed figures (energy from the stored
+``seed<k>.energy.json`` instead where ``snnrl board energy`` counted it); each stored config is
 one the suite's safe loader accepts, hashes to the run's config hash and, seed removed, to the
 entry's ``config_hash_without_seed``, and matches the recorded env, agent, learner and budget;
 each checkpoint loads with ``torch.load(weights_only=True)``; the aggregates recompute from the
@@ -54,8 +55,11 @@ from snnrl.leaderboard.store import (
 from snnrl.tracking import config_hash
 
 FILE_KINDS = {"checkpoint": "seed{k}.pt", "config": "seed{k}.config.yaml",
-              "summary": "seed{k}.summary.json"}
+              "summary": "seed{k}.summary.json", "energy": "seed{k}.energy.json"}
 """Stored files per seed, by name pattern inside ``checkpoints/<entry id>/``."""
+OPTIONAL_KINDS = ("energy",)
+"""Stored files a run may lack: ``energy`` is written by ``snnrl board energy`` (the operation
+counts of a stored checkpoint, for runs whose summary records no energy)."""
 
 
 def hash_without_seed(config: dict[str, Any]) -> str:
@@ -112,6 +116,8 @@ def _files(entry: dict[str, Any], root: Path) -> list[str]:
     for run in entry["runs"]:
         k = run["seed"]
         for kind in FILE_KINDS:
+            if kind in OPTIONAL_KINDS and kind not in run["files"]:
+                continue
             rec = run["files"][kind]
             want = stored_path(entry["id"], kind, k)
             expected_names.add(Path(want).name)
@@ -142,7 +148,31 @@ def _files(entry: dict[str, Any], root: Path) -> list[str]:
     return out
 
 
-def _summary_problems(entry: dict[str, Any], run: dict[str, Any], s: Any) -> list[str]:
+def _energy_file(entry: dict[str, Any], run: dict[str, Any], path: Path
+                 ) -> tuple[dict[str, Any] | None, list[str]]:
+    """The stored ``seed<k>.energy.json`` of a run (written by ``snnrl board energy``)."""
+    k = run["seed"]
+    where = f"seed {k} energy"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        return None, [f"{where}: not JSON ({type(e).__name__})"]
+    if not isinstance(data, dict):
+        return None, [f"{where}: not a JSON object"]
+    out = []
+    expect = {"seed": k, "agent": entry["agent"], "env_id": entry["env"]["id"],
+              "config_hash": run["config_hash"]}
+    for key, want in expect.items():
+        if data.get(key) != want:
+            out.append(f"{where}: {key} is {data.get(key)!r}, the entry records {want!r}")
+    if not isinstance(data.get("ops_per_step"), dict) or not isinstance(data.get("layers"), dict):
+        out.append(f"{where}: expected ops_per_step and layers (the counts it was priced from)")
+    return data, out
+
+
+def _summary_problems(entry: dict[str, Any], run: dict[str, Any], s: Any,
+                      energy: dict[str, Any] | None = None) -> list[str]:
+    """Does the stored summary (and the stored energy file, if any) give the run's figures?"""
     k = run["seed"]
     where = f"seed {k} summary"
     if not isinstance(s, dict):
@@ -162,6 +192,16 @@ def _summary_problems(entry: dict[str, Any], run: dict[str, Any], s: Any) -> lis
                "energy": seed_energy(s)}
     for key, got in figures.items():
         rec = run.get(key, {})
+        if key == "energy" and "energy" in run["files"]:
+            if got:
+                out.append(f"{where}: records energy, and so does files.energy (one source "
+                           "per run: board energy counts only runs whose summary has none)")
+            if energy is None:
+                continue
+            d = first_difference(rec, seed_energy(energy), f"runs[seed {k}].energy")
+            if d:
+                out.append(f"{d} (from the stored energy file)")
+            continue
         d = first_difference(rec, got, f"runs[seed {k}].{key}")
         if d:
             out.append(f"{d} (from the stored summary)")
@@ -310,13 +350,18 @@ def check(entry_path: Path) -> list[str]:
     problems += _consistency(entry)
     if content_ok:
         for run in entry["runs"]:
-            files = {kind: root / run["files"][kind]["path"] for kind in FILE_KINDS}
+            files = {kind: root / run["files"][kind]["path"] for kind in FILE_KINDS
+                     if kind in run["files"]}
+            energy = None
+            if "energy" in files:
+                energy, more = _energy_file(entry, run, files["energy"])
+                problems += more
             try:
                 summary = json.loads(files["summary"].read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, ValueError) as e:
                 problems.append(f"seed {run['seed']} summary: not JSON ({type(e).__name__})")
             else:
-                problems += _summary_problems(entry, run, summary)
+                problems += _summary_problems(entry, run, summary, energy)
             problems += _config_problems(entry, run, files["config"])
             problems += _checkpoint_problems(entry, run, files["checkpoint"])
     problems += _aggregate_problems(entry)

@@ -27,11 +27,13 @@ An entry is one YAML mapping; every key below is required unless marked optional
       device: cpu
       scores: {eval/return_mean: ..., train/return_last_10pct: ..., ...}
       stability: {stability/h10/ratio: ..., ...}            # optional
-      energy: {loihi: {J_per_step, fits, lower_bound, rankable}, ...}   # optional
+      energy: {loihi: {J_per_step, fits, lower_bound, rankable}, ...}   # optional: from the
+                                  # summary, or from files.energy (snnrl board energy)
       files:
         checkpoint: {path: checkpoints/<id>/seed1.pt, sha256, bytes}
         config: {path: checkpoints/<id>/seed1.config.yaml, sha256, bytes}
         summary: {path: checkpoints/<id>/seed1.summary.json, sha256, bytes}
+        energy: {path: checkpoints/<id>/seed1.energy.json, sha256, bytes}   # optional
         metrics_jsonl: {sha256, bytes}     # the run's metrics.jsonl (not stored)
     aggregates:
       primary: {metric, estimator: iqm, point, ci_low, ci_high, confidence: 0.95, reps,
@@ -72,7 +74,7 @@ STABILITY_AGGREGATED = re.compile(r"^stability/h\d+/(ratio|score_last)$")
 """Stability figures that get an IQM with a CI over seeds."""
 EVENTS = {"submitted": "checked", "re-evaluated": "re-evaluated",
           "re-evaluation-failed": None, "reproduced": "reproduced",
-          "reproduction-failed": None}
+          "reproduction-failed": None, "energy-counted": None}
 """Ledger/history events and the level each sets (None: the level stays as it was)."""
 METHOD = "percentile stratified bootstrap over seeds (rliable via snnrl.eval.stats)"
 REL_TOL = 1e-9
@@ -245,7 +247,7 @@ ENTRY_SPEC: dict[str, Any] = {
         "stability?": {"*": ("float", "null", "str")},
         "energy?": {"*": {"J_per_step": _NUM, "fits": "bool", "lower_bound": "bool",
                           "rankable": "bool"}},
-        "files": {"checkpoint": _FILE, "config": _FILE, "summary": _FILE,
+        "files": {"checkpoint": _FILE, "config": _FILE, "summary": _FILE, "energy?": _FILE,
                   "metrics_jsonl": {"sha256": "hex64", "bytes": "int"}},
     }],
     "aggregates": {
@@ -366,4 +368,14 @@ def structure_problems(entry: Any) -> list[str]:
             break
     if not out and v["level"] != level:
         out.append(f"verification.level: {v['level']!r} (the history reaches {level!r})")
+    counted = [h for h in hist if h["event"] == "energy-counted"]
+    with_file = [r["seed"] for r in entry["runs"] if "energy" in r["files"]]
+    if len(counted) > 1:
+        out.append("verification.history: more than one 'energy-counted' event")
+    if with_file and len(with_file) != len(entry["runs"]):
+        out.append(f"runs: seeds {with_file} have files.energy and the others not (snnrl board "
+                   "energy counts every seed)")
+    if bool(with_file) != bool(counted):
+        out.append("runs[*].files.energy: present without an 'energy-counted' event, or the "
+                   "event without the files")
     return out

@@ -172,7 +172,7 @@ def _run_record(r: dict[str, Any], entry_id: str) -> dict[str, Any]:
     if energy := seed_energy(s):
         rec["energy"] = energy
     rec["files"] = {kind: {"path": stored_path(entry_id, kind, k), **r["files"][kind]}
-                    for kind in FILE_KINDS}
+                    for kind in _SOURCES}
     rec["files"]["metrics_jsonl"] = r["files"]["metrics_jsonl"]
     return rec
 

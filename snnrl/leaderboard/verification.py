@@ -10,7 +10,9 @@ run's seed and torch thread count:
   streams derived from the seed (docs/PROTOCOL.md v1), so the stored checkpoint (the final
   training state) is checked and loaded but does not enter the figure;
 - meta-learned agents (learner ``es``/``bptt``): the stored ``theta`` is set, then the same
-  evaluation lifetimes with the rule on (the plasticity-off control arm is not re-run).
+  evaluation lifetimes with the rule on (the plasticity-off control arm is not re-run);
+- entries whose energy was counted from their checkpoints (``snnrl board energy``): the
+  evaluation runs with the operation counter on and every count must equal the stored one too.
 
 The recomputed ``eval/`` figures (:data:`~snnrl.leaderboard.schema.COMPARE_KEYS` that the
 stored summary records) must equal the stored ones within ``tolerance`` (default 0: bit for bit,
@@ -66,12 +68,24 @@ class VerifyResult:
 
 
 def _reevaluate(root: Path, run: dict[str, Any], device: Any) -> dict[str, Any]:
-    """The protocol evaluation of one stored seed; returns the eval metrics."""
+    """The protocol evaluation of one stored seed; returns the eval metrics.
+
+    A seed with a stored energy file (``snnrl board energy``) is evaluated with its operations
+    counted; the counts are returned under ``"ops_per_step"``.
+    """
     import torch
 
     from snnrl.cli.evaluate import load_agent
     from snnrl.cli.train import evaluate_lifetimes
 
+    if "energy" in run["files"]:
+        from snnrl.leaderboard.energy import counted_seed
+
+        ce, _ = counted_seed(root, run, device)
+        if ce is None:
+            return {"ops_per_step": None}
+        # the JSON round trip the stored counts went through (floats survive it exactly)
+        return ce.metrics | {"ops_per_step": json.loads(json.dumps(ce.ops))}
     with tempfile.TemporaryDirectory(prefix="snnrl-verify-") as tmp:
         shutil.copyfile(root / run["files"]["config"]["path"], Path(tmp) / "config.yaml")
         shutil.copyfile(root / run["files"]["checkpoint"]["path"], Path(tmp) / "checkpoint.pt")
@@ -88,6 +102,18 @@ def _matches(stored: Any, got: Any, tolerance: float) -> bool:
     if tolerance == 0:
         return bool(stored == got)
     return abs(float(stored) - float(got)) <= tolerance
+
+
+def _count_difference(stored: Any, got: Any, tolerance: float) -> str | None:
+    """The first count that differs between stored and recounted ops (None: all match)."""
+    if not isinstance(got, dict):
+        return "the agent counted nothing"
+    for layer in sorted(set(stored) | set(got)):
+        a, b = stored.get(layer, {}), got.get(layer, {})
+        for key in sorted(set(a) | set(b)):
+            if not _matches(a.get(key), b.get(key), tolerance):
+                return f"{layer}.{key} stored {a.get(key)!r}, recounted {b.get(key)!r}"
+    return None
 
 
 def add_history(entry_path: Path, event: str, by: str, details: str) -> str:
@@ -153,6 +179,14 @@ def verify(entry_path: Path, device: str = "cpu", *, tolerance: float = 0.0,
                 if not _matches(stored[key], got.get(key), tolerance):
                     result.mismatches.append(f"seed {run['seed']} {key}: stored {stored[key]!r}, "
                                              f"recomputed {got.get(key)!r}")
+            if "energy" in run["files"]:
+                counts = json.loads((root / run["files"]["energy"]["path"]).read_text())
+                diff = _count_difference(counts["ops_per_step"], got.get("ops_per_step"),
+                                         tolerance)
+                result.compared.append((run["seed"], "op counts", 0.0, 0.0 if diff is None
+                                        else math.nan))
+                if diff is not None:
+                    result.mismatches.append(f"seed {run['seed']} op counts: {diff}")
     finally:
         torch.set_num_threads(threads)
     result.seconds = time.perf_counter() - t0
