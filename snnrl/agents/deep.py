@@ -1,4 +1,4 @@
-"""Agents trained by gradient RL whose weights are frozen at test time (the deep-RL side of the zoo).
+"""Agents trained by gradient RL, weights frozen at test time (the deep-RL side of the zoo).
 
 Two families implement :class:`DeepAgent`:
 

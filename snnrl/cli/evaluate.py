@@ -30,8 +30,7 @@ def _horizons(text: str) -> list[int]:
 
 
 def load_agent(run_dir: Path, device: torch.device) -> tuple[Any, Any]:
-    """``(config, agent)`` of a finished run, meta-parameters or weights loaded from its
-    checkpoint."""
+    """``(config, agent)`` of a finished run, meta-parameters or weights from its checkpoint."""
     from snnrl.agents import make_agent
     from snnrl.cli.train import _env_info, load_run_config
     from snnrl.envs import make_env

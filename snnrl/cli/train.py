@@ -489,8 +489,10 @@ def load_run_config(run_dir: Path) -> TrainConfig:
 
 
 def load_run_dictconfig(run_dir: Path) -> DictConfig:
-    """A finished run's ``config.yaml`` merged onto snnrl's own schemas, as a ``DictConfig``
-    (what :func:`train_job` takes); read as data only, validated."""
+    """A finished run's ``config.yaml`` on snnrl's own schemas, as a ``DictConfig``.
+
+    What :func:`train_job` takes; read as data only, validated.
+    """
     import yaml
 
     from snnrl.agents.registry import AGENT_SCHEMAS

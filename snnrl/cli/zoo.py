@@ -65,12 +65,11 @@ def _compose(overrides: list[str]) -> Any:
 def support(agent: str, env: str) -> tuple[str, str]:
     """``(status, detail)`` of one agent × env pair, by building the agent on the env's spaces."""
     from snnrl.agents import make_agent
+    from snnrl.agents.plastic import ZOO_PLASTIC
     from snnrl.cli.app import conf_dir
     from snnrl.cli.train import _env_info
     from snnrl.config import to_objects
     from snnrl.envs import make_env
-
-    from snnrl.agents.plastic import ZOO_PLASTIC
 
     learner = "es" if agent in ZOO_PLASTIC else "none"
     try:
