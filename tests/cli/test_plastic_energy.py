@@ -87,3 +87,18 @@ def test_count_run_counts_a_rate_run_trained_without_evaluation(tmp_path: Path) 
     assert data["ops_per_step"]["layer0"]["ticks"] == 1
     assert data["ops_per_step"]["layer0"]["plasticity_tick"] == 6 * 12
     assert not count_run(tmp_path), "not a run directory"
+
+
+def test_bptt_run_is_counted_and_recounted_identically(tmp_path: Path) -> None:
+    # a gradient learner's theta carries a value head: load_agent must add it before checking
+    run = tmp_path / "bptt"
+    assert main(["train", "agent=abcd_snn", "agent.hidden=[6]", "agent.ticks_per_step=4",
+                 "learner=bptt", "learner.window=20", "train.num_envs=2", "lifetime_steps=40",
+                 "train.env_steps=160", "eval.lifetimes=2", "progress=false",
+                 f"hydra.run.dir={run}"]) == 0
+    original = json.loads((run / "energy_counts.json").read_text())
+    assert original["layers"]["layer0"]["plastic"] and "modulator" not in original["layers"]
+    assert count_run(run)
+    again = json.loads((run / "energy_counts.json").read_text())
+    assert again["ops_per_step"] == original["ops_per_step"]
+    assert again["episode_length"] == original["episode_length"]
