@@ -22,6 +22,7 @@ from torch import Tensor
 
 from snnrl.agents.base import Agent, EnvInfo
 from snnrl.config import ConfigError, Unsupported, check_positive, check_range
+from snnrl.networks import LayerInfo
 from snnrl.networks.plastic_net import NEURONS, PlasticNetSpec, PlasticNetwork, PlasticState
 from snnrl.plasticity import HEBBIAN_RULES, RULE_COEFFS
 
@@ -128,6 +129,9 @@ class PlasticAgent(Agent):
         self.plastic = cfg.plasticity
         self.record_health = False
         """Set True to return firing-rate health stats from :meth:`act` (evaluation)."""
+        self.count_ops = False
+        """Set True to return operation counts from :meth:`act` (counted evaluation; definitions
+        in :mod:`snnrl.networks.plastic_net`)."""
         self.theta = self.net.layout.init(
             torch.Generator(device=self.device).manual_seed(0), self.device).unsqueeze(0)
 
@@ -178,11 +182,24 @@ class PlasticAgent(Agent):
         u = u.clamp(-1.0, 1.0)
         return self.act_low + (u + 1.0) * 0.5 * (self.act_high - self.act_low)
 
+    @property
+    def layers(self) -> dict[str, LayerInfo]:
+        """Counted layers (:meth:`PlasticNetwork.layers`) with the rule on or off as now."""
+        return self.net.layers(self.plastic)
+
     def act(self, state: PlasticState, obs: Tensor, generator: torch.Generator):
-        """One env step: forward pass and the rule; deterministic action."""
-        so, state = self.net.step(self.theta, state, self._split(obs.float()), self.plastic)
+        """One env step: forward pass and the rule; deterministic action.
+
+        Operation counts (layer → key → ``[B]`` tensor or number) only when :attr:`count_ops`.
+        """
+        so, state = self.net.step(self.theta, state, self._split(obs.float()), self.plastic,
+                                  count=self.count_ops)
         stats = self.firing_health(so.rates) if self.record_health else {}
-        return self.decode(so.out), state, stats, {}
+        ops: dict[str, dict[str, Tensor | float]] = {}
+        if so.counts is not None:
+            ops = {layer: {k: v.reshape(-1) if isinstance(v, Tensor) else v
+                           for k, v in counts.items()} for layer, counts in so.counts.items()}
+        return self.decode(so.out), state, stats, ops
 
     def firing_health(self, rates: list[Tensor]) -> dict[str, Tensor]:
         """Per-lifetime fraction of silent and saturated units in this step, over all layers.

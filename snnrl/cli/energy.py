@@ -1,13 +1,14 @@
 """``snnrl energy RUN_DIR [--chip NAME ...]``: price a run's operation counts on every chip.
 
-Reads ``RUN_DIR/energy_counts.json`` (written by training; for a deep run trained before deep
-agents counted, it is made first by re-running the frozen-weight evaluation of its
-``checkpoint.pt`` with the counter on), prints a breakdown by operation type
+Reads ``RUN_DIR/energy_counts.json`` (written by training; for a deep or meta-learned plastic
+run trained before those agents counted, it is made first from its ``checkpoint.pt`` by
+:func:`count_run`), prints a breakdown by operation type
 and by layer, and writes ``RUN_DIR/energy/report.json``, ``report.md`` and ``chips.png``. It
 never rewrites ``summary.json``. For chips with fewer weight bits than float32 it also runs the
 chip-constrained evaluation (weights on the chip's grid, stochastic rounding of plastic
 updates; docs/PROTOCOL.md evaluation lifetimes) and reports that return, and the energy of the
-quantised network, next to the float figure. ``--no-eval`` skips it.
+quantised network, next to the float figure: agents with an ``agent.weight_bits`` option
+(R-STDP) only; ``--no-eval`` skips it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import json
 import math
 import shutil
 import tempfile
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,15 +38,20 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _count_deep_run(run_dir: Path) -> bool:
-    """Count a deep run that has no ``energy_counts.json`` (trained before deep agents counted).
+def count_run(run_dir: Path) -> bool:
+    """Count a run's operations again from its checkpoint; write ``energy_counts.json``.
 
-    Re-runs its frozen-weight evaluation from ``config.yaml`` and ``checkpoint.pt`` (read as data;
-    ``weights_only=True``) with the operation counter on, exactly as ``snnrl train`` now does at
-    the end of training, and writes ``energy_counts.json`` beside them. ``summary.json`` is not
-    touched. Returns False when ``run_dir`` is not a deep run with a checkpoint.
+    For the runs whose counts come from an evaluation of frozen trained parameters, which the
+    checkpoint holds: deep agents (the frozen-weight evaluation episodes, on the CPU) and
+    meta-learned plastic agents (``learner=es|bptt``: the evaluation lifetimes with plasticity
+    on, from ``theta``, on the run's device when this machine has it). Re-runs that evaluation
+    from ``config.yaml`` and ``checkpoint.pt`` (read as data; ``weights_only=True``) with the
+    operations counted, exactly as ``snnrl train`` does at the end of training, so the counts,
+    layers and episode length equal those training wrote; writes (or rewrites)
+    ``energy_counts.json``. ``summary.json`` is not touched. Returns False when ``run_dir`` is
+    not such a run with a checkpoint (an R-STDP run's counts come from its training lifetimes:
+    they cannot be re-counted).
     """
-    import torch
     import yaml
 
     from snnrl.cli.train import is_deep
@@ -53,10 +59,22 @@ def _count_deep_run(run_dir: Path) -> bool:
     try:
         data = yaml.safe_load((run_dir / "config.yaml").read_text())
         name = str(data["agent"]["name"])
+        learner = (data.get("learner") or {}).get("name", "none")
     except Exception:  # noqa: BLE001 - not a run dir this path can count: the caller says so
         return False
-    if not is_deep(name) or not (run_dir / "checkpoint.pt").is_file():
+    if not (run_dir / "checkpoint.pt").is_file():
         return False
+    if is_deep(name):
+        return _count_deep_run(run_dir, name)
+    if learner in ("es", "bptt"):
+        return _count_meta_run(run_dir, name)
+    return False
+
+
+def _count_deep_run(run_dir: Path, name: str) -> bool:
+    """:func:`count_run` for a deep agent: the frozen-weight evaluation episodes."""
+    import torch
+
     from snnrl.cli.deep import evaluate_episodes
     from snnrl.cli.evaluate import load_agent
     from snnrl.cli.train import write_energy
@@ -80,12 +98,50 @@ def _count_deep_run(run_dir: Path) -> bool:
     return True
 
 
+def _count_meta_run(run_dir: Path, name: str) -> bool:
+    """:func:`count_run` for a meta-learned plastic agent: the evaluation lifetimes, rule on."""
+    import torch
+
+    from snnrl.cli.evaluate import load_agent
+    from snnrl.cli.meta import counted_evaluation, record_energy
+    from snnrl.cli.train import load_run_config
+    from snnrl.config import resolve_device
+
+    c = load_run_config(run_dir)
+    try:  # the device training evaluated on (CUDA and CPU arithmetic may differ in the last bit)
+        device = resolve_device(c.device)
+    except ConfigError:
+        device = torch.device("cpu")
+        print(f"snnrl energy: {run_dir} was evaluated on {c.device}, which this machine lacks; "
+              "counting on the CPU (counts may differ from training's)")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(c.torch_threads)
+    try:
+        c, agent = load_agent(run_dir, device)
+        if not hasattr(agent, "count_ops"):
+            return False
+        c.progress = False
+        ev, res = counted_evaluation(c, agent, device)
+        _, flags = record_energy(run_dir, agent, res, c,
+                                 " (counted by snnrl energy from checkpoint.pt)")
+    finally:
+        torch.set_num_threads(threads)
+    if not flags:
+        return False
+    ret = ev["eval/return_mean"]
+    scored = "" if ret is None else f" (eval return {ret:.6g})"
+    print(f"snnrl energy: counted {c.eval.lifetimes} evaluation lifetimes of {name}{scored}; "
+          f"wrote {run_dir}/energy_counts.json")
+    return True
+
+
 def _read_counts(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "energy_counts.json"
-    if not path.is_file() and not _count_deep_run(run_dir):
+    if not path.is_file() and not count_run(run_dir):
         raise ConfigError("RUN_DIR", str(run_dir),
                           "a training run directory with energy_counts.json "
-                          "(trained with agent.count_ops=true), or a deep run with checkpoint.pt")
+                          "(trained with agent.count_ops=true), or a deep or meta-learned "
+                          "(learner=es|bptt) run with checkpoint.pt")
     try:
         data = json.loads(path.read_text())
         ops = data["ops_per_step"]
@@ -142,13 +198,22 @@ def run_energy(argv: list[str]) -> int:
     estimates = estimate_all(ops, layers, chips, assume)
     host = all_chips[assume.host_chip]
     constrained: dict[str, dict[str, Any]] = {}
+    from snnrl.agents.plastic import ZOO_PLASTIC
+    from snnrl.agents.registry import AGENT_SCHEMAS
     from snnrl.cli.train import is_deep
 
-    deep = is_deep(str(data.get("agent") or ""))
-    if not a.no_eval and deep:  # frozen float32 weights: no weight_bits option to evaluate with
-        print("snnrl energy: no chip-constrained evaluation for the deep agent "
+    agent_name = str(data.get("agent") or "")
+    deep = is_deep(agent_name)
+    schema = AGENT_SCHEMAS.get(agent_name)
+    # float32 weights and no weight_bits option to evaluate with: deep and meta-learned agents
+    unquantisable = deep or (schema is not None
+                             and "weight_bits" not in {f.name for f in fields(schema)})
+    if not a.no_eval and unquantisable:
+        kind = ("the deep agent" if deep else "the meta-learned plastic agent"
+                if agent_name in ZOO_PLASTIC else "the agent")
+        print(f"snnrl energy: no chip-constrained evaluation for {kind} "
               f"{data.get('agent')} (no agent.weight_bits); figures are for float32 weights")
-    if not a.no_eval and not deep:
+    if not a.no_eval and not unquantisable:
         bits_needed = sorted({e.quantised_bits for e in estimates.values()
                               if e.fits and e.quantised_bits and "@" not in e.chip})
         runs = {b: _constrained_eval(a.run_dir, b, a.progress) for b in bits_needed}

@@ -30,7 +30,11 @@ def _horizons(text: str) -> list[int]:
 
 
 def load_agent(run_dir: Path, device: torch.device) -> tuple[Any, Any]:
-    """``(config, agent)`` of a finished run, meta-parameters or weights from its checkpoint."""
+    """``(config, agent)`` of a finished run, with its checkpoint's meta-parameters or weights.
+
+    A gradient learner's (``learner=bptt``) meta-parameters include a value head: the agent
+    gets one before ``theta``'s size is checked.
+    """
     from snnrl.agents import make_agent
     from snnrl.cli.train import _env_info, load_run_config
     from snnrl.envs import make_env
@@ -56,11 +60,11 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[Any, Any]:
             raise ConfigError(str(ckpt), type(e).__name__, "a checkpoint snnrl train wrote"
                               ) from None
         theta = obj.get("theta") if isinstance(obj, dict) else None
+        if c.learner.name == "bptt" and hasattr(agent, "with_value_head"):
+            agent.with_value_head()  # gradient learners' theta holds a value head too
         if not isinstance(theta, torch.Tensor) or theta.shape != (agent.n_meta,):
             raise ConfigError(str(ckpt), getattr(theta, "shape", None),
                               f"a 'theta' tensor of shape ({agent.n_meta},) for {c.agent.name}")
-        if c.learner.name == "bptt" and hasattr(agent, "with_value_head"):
-            agent.with_value_head()
         agent.set_theta(theta.to(device))
     return c, agent
 

@@ -11,10 +11,17 @@ What a run directory of a meta-learned agent holds, beside the common files:
   evaluation lifetimes, plastic vs the plasticity-off control (same initial weights, same envs).
 - ``eval/long_horizon/``: long-horizon stability (``eval.horizons``), as ``snnrl eval`` writes
   it.
+- ``energy_counts.json``: exact operation counts (:mod:`snnrl.networks.plastic_net`) of the
+  evaluation lifetimes with plasticity on (frozen meta-parameters), the mean per env step and
+  lifetime, so ``snnrl energy RUN_DIR`` prices the run; the summary gets
+  ``energy/<chip>/J_per_step`` / ``J_per_episode`` and the per-chip flags
+  (:func:`snnrl.cli.train.write_energy`). Only that arm is counted: the plasticity-off control
+  and the long-horizon evaluations are not. Counted only when ``eval.enabled``.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from pathlib import Path
@@ -23,6 +30,7 @@ from typing import Any
 import torch
 
 from snnrl.config import ConfigError, TrainConfig
+from snnrl.eval.rollout import RolloutResult
 from snnrl.tracking import RunDir, write_json
 from snnrl.tracking.plots import learning_curve
 
@@ -66,9 +74,11 @@ def train_meta(c: TrainConfig, agent: Any, env: Any, rd: RunDir, mirror: Any,
                    f"{c.agent.name} + {c.learner.name} on {c.env.id}, seed {c.seed}: "
                    "mean lifetime fitness")
     if c.eval.enabled:
-        ev = evaluate_with_control(c, agent, device, rd.path)
+        ev, res = evaluate_with_control(c, agent, device, rd.path)
         metrics |= ev
         rd.log({"step": steps, **{k: v for k, v in ev.items() if k.startswith("eval/")}})
+        energy_metrics, out["energy"] = record_energy(rd.path, agent, res, c)
+        metrics |= energy_metrics
     if c.eval.horizons:
         from snnrl.eval.longhorizon import evaluate_horizons
 
@@ -138,19 +148,58 @@ def _curve(episodes: Any, n: int, lifetime_steps: int, bins: int = 20) -> list[f
     return out
 
 
+def counted_evaluation(c: TrainConfig, agent: Any, device: torch.device
+                       ) -> tuple[dict[str, Any], RolloutResult]:
+    """The protocol's evaluation lifetimes, with the agent's operations counted.
+
+    :func:`snnrl.cli.train.evaluate_lifetimes` with ``agent.count_ops`` on (restored afterwards);
+    counting changes no action, so the metrics are those of the uncounted evaluation.
+    """
+    from snnrl.cli.train import evaluate_lifetimes
+
+    counting = agent.count_ops
+    agent.count_ops = True
+    try:
+        return evaluate_lifetimes(c, agent, device)
+    finally:
+        agent.count_ops = counting
+
+
+def record_energy(run_dir: Path, agent: Any, res: RolloutResult, c: TrainConfig, source: str = ""
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write ``energy_counts.json`` of counted evaluation lifetimes; return metrics and flags.
+
+    The summary metrics and per-chip flags of :func:`snnrl.cli.train.write_energy`; both empty
+    (and nothing written) when nothing was counted or a count is not finite. J per episode uses
+    the mean length of the episodes that ended in those lifetimes (the lifetime's length where
+    none did). ``source`` is appended to the counts' description.
+    """
+    from snnrl.cli.train import write_energy
+
+    ops = res.ops
+    if not ops or not all(math.isfinite(v) for counts in ops.values() for v in counts.values()):
+        return {}, {}
+    lengths = res.episodes.length
+    episode_length = statistics.fmean(lengths) if lengths else float(c.lifetime_steps)
+    what = (f"evaluation lifetimes, plasticity {'on' if agent.plastic else 'off'} "
+            "(frozen meta-parameters)" + source)
+    return write_energy(run_dir, ops, agent.layers, episode_length, what, c)
+
+
 def evaluate_with_control(c: TrainConfig, agent: Any, device: torch.device,
-                          run_dir: Path) -> dict[str, Any]:
+                          run_dir: Path) -> tuple[dict[str, Any], RolloutResult]:
     """Protocol evaluation with plasticity on, and the same lifetimes with it off.
 
     Both arms use the same evaluation streams, so they start from the same initial weights (drawn
-    at random per lifetime in rules-only meta-learning) in the same envs. Writes
-    ``eval_curves.json`` and ``within_lifetime.png``.
+    at random per lifetime in rules-only meta-learning) in the same envs. Only the first arm's
+    operations are counted (:func:`counted_evaluation`). Writes ``eval_curves.json`` and
+    ``within_lifetime.png``. Returns the metrics and the first arm's rollout.
     """
     from snnrl.cli.train import evaluate_lifetimes
 
     plastic = agent.plastic
     n, t_life = c.eval.lifetimes, c.lifetime_steps
-    m_on, res_on = evaluate_lifetimes(c, agent, device)
+    m_on, res_on = counted_evaluation(c, agent, device)
     agent.plastic = False
     try:
         m_off, res_off = evaluate_lifetimes(c, agent, device)
@@ -168,7 +217,7 @@ def evaluate_with_control(c: TrainConfig, agent: Any, device: torch.device,
     write_json(run_dir / "eval_curves.json", curves)
     _plot_curves(curves, run_dir / "within_lifetime.png",
                  f"{c.agent.name} on {c.env.id}, seed {c.seed}: within-lifetime return")
-    return metrics
+    return metrics, res_on
 
 
 def _plot_curves(curves: dict[str, Any], path: Path, title: str) -> None:

@@ -38,6 +38,60 @@ meta-learning), rule coefficients per layer or per synapse, the modulator pathwa
 rule: ``M_l = tanh(W_m^l [h; r; 1])`` from the last hidden layer and the reward inputs, one value
 per postsynaptic neuron) and, for gradient learners, a value head. Lifetime tensors are
 ``[P, E, ...]``: ``P`` candidates × ``E`` lifetimes each (``B = P·E``), with no loop over either.
+
+Operation counts (``step(..., count=True)``; definitions of :mod:`snnrl.networks.counts`, the
+NeuroBench ones plus what NeuroBench cannot see), per lifetime and env step, by layer
+(:meth:`PlasticNetwork.layers`). ``K`` is ``ticks`` for LIF units and 1 for rate units; a weight
+layer has ``pre`` inputs, ``post`` neurons and ``post·(pre+1)`` plastic synapses (the bias column
+included); its bias is a neuron parameter, not a synapse: it is neither a synaptic operation nor
+an input in ``fan_in``.
+
+- ``encoder`` (host, graded): scaling and splitting the observation (and reward): one MAC per
+  encoded input, ``synops_mac = synops_dense = n_in``. LIF networks: the input layer of
+  non-leaky integrate-and-fire neurons is the spike encoder, on the host too: ``spikes`` (input
+  spikes in the ``K`` ticks) and ``K·n_in`` neuron updates, *driven* where the neuron's input
+  current :math:`g x_j` is non-zero and *idle* otherwise.
+- ``layer{i}`` (chip; inputs are spikes for LIF, tanh activities for rate units):
+
+  - LIF: :math:`AC = \sum_t \sum_j [s_j(t) \ne 0]\, nnz(W_{:,j})` (``synops_ac``),
+    ``synops_dense`` :math:`= K \cdot pre \cdot post`, ``spikes`` the layer's output spikes,
+    ``neuron_updates_driven`` the (tick, neuron) pairs whose input current
+    :math:`(W [s; 1])_i` (bias included) is non-zero, ``neuron_updates_idle`` the other
+    :math:`K \cdot post - driven`, ``ticks`` :math:`= K`;
+  - rate: effective :math:`\sum_j [x_j \ne 0]\, nnz(W_{:,j})`, MACs, or ACs for a lifetime whose
+    inputs in that step happen to be all in :math:`\{-1, 0, 1\}` (NeuroBench's test, decided per
+    lifetime as :mod:`snnrl.networks.op_counter` does, never for a batch); ``synops_dense``
+    :math:`= pre \cdot post`; ``neuron_updates_driven`` :math:`= post` (one tanh each);
+    ``ticks`` :math:`= 1`;
+  - both: ``state_reads`` = effective synaptic operations (one weight read each) and
+    ``stpn_proxy`` :math:`= \sum_t \sum_j x_j^2 \sum_i |W_{ij}|`.
+
+  With plasticity on, the rule changes every synapse once per env step:
+  ``plasticity_step`` :math:`= post \cdot (pre+1)` (twice that for ``neuromod``: the eligibility
+  :math:`E` and the weight are both updated), ``state_reads`` += the synaptic state the rule reads
+  (:math:`w`; and :math:`E` for ``neuromod``), ``state_writes`` the state it writes (the same).
+  Hebbian-family rules (hebb, oja, abcd, neuromod) on LIF units read firing rates, i.e. spike
+  counts of the step: ``trace_updates`` = the counters' increments, the pre- and postsynaptic
+  spikes of the step (the bias input's rate is the constant 1: no counter). ``stdp``: the traces
+  of every input (bias included) and neuron decay and add every tick, ``trace_updates``
+  :math:`= K (pre + 1 + post)`; the pair term is added to a per-synapse accumulator every tick
+  (:func:`~snnrl.plasticity.hebbian.stdp_window_dw`: :math:`\sum_t s_{post}(t) \otimes x_{pre}(t)
+  - x_{post}(t) \otimes s_{pre}(t)`, computed densely over all synapses), ``plasticity_tick``
+  :math:`= K \cdot post \cdot (pre+1)`, with that accumulator read and written every tick
+  (``state_reads``/``state_writes`` += :math:`K \cdot post \cdot (pre+1)`, as R-STDP's
+  eligibility); ``plasticity_pre`` / ``plasticity_post`` count, for information, the pair events
+  (non-zero presynaptic inputs, the bias every tick, × ``post``; non-zero postsynaptic outputs ×
+  ``pre+1``). Rate units run STDP with ``K = 1``.
+- ``modulator`` (``neuromod`` with plasticity on; host, graded):
+  :math:`M_l = \tanh(W_m^l [h; r; 1])` for every layer ``l``: effective operations
+  :math:`\sum_l \sum_j [u_j \ne 0]\, nnz(W^l_{m,:,j})` on the modulator input ``u`` (its bias 1
+  included: on the host it is a product like any other), dense :math:`\sum_l post_l \cdot
+  n_{mod}`, one weight read per effective operation, ``neuron_updates_driven``
+  :math:`= \sum_l post_l`.
+
+Counts that are the same for every lifetime are plain numbers, the others ``[P, E]`` float64
+tensors; counting only reads tensors the step computes anyway (with no host sync), so it never
+changes an action or a weight (``tests/networks/test_plastic_net.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +103,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from snnrl.networks.rstdp_net import LayerInfo
 from snnrl.neurons.surrogate import spike_fn
 from snnrl.plasticity.hebbian import (
     RULE_COEFFS,
@@ -62,6 +117,9 @@ from snnrl.plasticity.hebbian import (
 )
 
 NEURONS = ("rate", "lif")
+
+Counts = dict[str, dict[str, Tensor | float]]
+"""Operation counts of one env step: layer → count key → ``[P, E]`` tensor or number."""
 
 
 @dataclass(frozen=True)
@@ -207,6 +265,9 @@ class StepOut(NamedTuple):
     """Activity of the last hidden layer ``[P, E, n]`` (value head, modulator)."""
     rates: list[Tensor]
     """Activity of every layer after the input (for firing-rate health)."""
+    counts: Counts | None = None
+    """Operation counts of the step (module doc), only when :meth:`PlasticNetwork.step` is asked
+    for them."""
 
 
 class PlasticNetwork:
@@ -276,26 +337,47 @@ class PlasticNetwork:
         c = self.spec.w_clip
         return [(w0 + p).clamp(-c, c) for w0, p in zip(state.w0, state.p, strict=True)]
 
+    def layers(self, plasticity: bool) -> dict[str, LayerInfo]:
+        """The layers :meth:`step` counts, with what the energy model's fit check needs.
+
+        Weight layers run on the chip (``fan_in`` = the layer's inputs, the bias being a neuron
+        parameter); the observation encoder and the neuromodulator pathway run on the host.
+        """
+        spec, s = self.spec, self.spec.sizes
+        lif = spec.neuron == "lif"
+        out = {"encoder": LayerInfo("host", s[0] if lif else 0, 1, False, True)}
+        for lyr in range(self.n_layers):
+            out[f"layer{lyr}"] = LayerInfo("chip", s[lyr + 1], s[lyr], plasticity, not lif)
+        if plasticity and spec.rule == "neuromod":
+            out["modulator"] = LayerInfo("host", sum(s[1:]), spec.n_mod_in, False, True)
+        return out
+
     # ------------------------------------------------------------------------------ step
     def step(
-        self, theta: Tensor, state: PlasticState, obs: Tensor, plastic: bool = True
+        self, theta: Tensor, state: PlasticState, obs: Tensor, plastic: bool = True,
+        count: bool = False,
     ) -> tuple[StepOut, PlasticState]:
-        """One env step: forward pass, then every layer's rule (unless ``plastic`` is False)."""
+        """One env step: forward pass, then every layer's rule (unless ``plastic`` is False).
+
+        With ``count``, ``StepOut.counts`` holds the step's operation counts (module doc); the
+        action and the new state are the same, bit for bit, as without.
+        """
         x = self.encode(obs, state)
         ws = self.weights(state)
+        currents: list[Tensor] | None = [] if count else None
         if self.spec.neuron == "rate":
             acts = [x]
             for w in ws:
                 acts.append(torch.tanh(_affine(w, acts[-1])))
             pre = acts[:-1]
             post = acts[1:]
-            spikes_pre = spikes_post = None
+            spikes_pre = spikes_post = windows = None
             out = acts[-1]
             v_new = state.v
         else:
-            rates, spikes, v_new = self._lif_forward(x, ws, state.v)
+            rates, windows, v_new = self._lif_forward(x, ws, state.v, currents)
             pre, post = rates[:-1], rates[1:]
-            spikes_pre, spikes_post = spikes[:-1], spikes[1:]
+            spikes_pre, spikes_post = windows[:-1], windows[1:]
             out = rates[-1] + 1e-3 * v_new[-1].clamp(-1.0, 1.0)
         hidden = post[-2] if len(post) > 1 else pre[-1]
         p_new, e_new, xp_new, xq_new = state.p, state.e, state.x_pre, state.x_post
@@ -304,10 +386,113 @@ class PlasticNetwork:
                 theta, state, ws, pre, post, spikes_pre, spikes_post, hidden)
         new_state = PlasticState(state.w0, p_new, e_new, xp_new, xq_new, v_new,
                                  state.prev_reward, state.prev_fail)
-        return StepOut(out, hidden, list(post)), new_state
+        counts = None
+        if count:
+            assert currents is not None
+            counts = (self._count_rate(ws, pre) if windows is None
+                      else self._count_lif(x, ws, windows, currents))
+            if plastic:
+                self._count_plasticity(counts, theta, state, pre, post, spikes_pre, spikes_post,
+                                       hidden)
+        return StepOut(out, hidden, list(post), counts), new_state
+
+    # ---------------------------------------------------------------------------- counts
+    def _count_rate(self, ws: list[Tensor], acts: list[Tensor]) -> Counts:
+        """Forward counts of a rate network: encoder and tanh layers (module doc)."""
+        s = self.spec.sizes
+        counts: Counts = {"encoder": {"synops_mac": float(s[0]), "synops_dense": float(s[0])}}
+        for lyr, (w, x) in enumerate(zip(ws, acts, strict=True)):
+            ac, mac = _graded_synops(x, w[..., :-1])
+            counts[f"layer{lyr}"] = {
+                "synops_ac": ac, "synops_mac": mac, "synops_dense": float(s[lyr] * s[lyr + 1]),
+                "neuron_updates_driven": float(s[lyr + 1]), "ticks": 1.0,
+                "state_reads": ac + mac, "stpn_proxy": _proxy(x * x, w[..., :-1])}
+        return counts
+
+    def _count_lif(self, x: Tensor, ws: list[Tensor], windows: list[Tensor],
+                   currents: list[Tensor]) -> Counts:
+        """Forward counts of a LIF network over the step's ``K`` ticks (module doc).
+
+        ``windows``: spikes ``[P, E, K, n]`` of every layer, input first; ``currents``: each
+        weight layer's input current ``[P, E, K, post]`` (bias included).
+        """
+        s, k = self.spec.sizes, self.spec.ticks
+        f64 = torch.float64
+        in_driven = k * (x != 0).sum(-1).to(f64)
+        counts: Counts = {"encoder": {
+            "synops_mac": float(s[0]), "synops_dense": float(s[0]),
+            "spikes": windows[0].sum((-2, -1)).to(f64),
+            "neuron_updates_driven": in_driven, "neuron_updates_idle": k * s[0] - in_driven}}
+        for lyr, (w, cur) in enumerate(zip(ws, currents, strict=True)):
+            win, syn = windows[lyr], w[..., :-1]
+            nnz = (syn != 0).sum(-2).to(f64)  # [P, E, pre]: non-zero weights leaving each input
+            ac = ((win != 0).sum(-2).to(f64) * nnz).sum(-1)
+            driven = (cur != 0).sum((-2, -1)).to(f64)
+            counts[f"layer{lyr}"] = {
+                "synops_ac": ac, "synops_dense": float(k * s[lyr] * s[lyr + 1]),
+                "spikes": windows[lyr + 1].sum((-2, -1)).to(f64),
+                "neuron_updates_driven": driven, "neuron_updates_idle": k * s[lyr + 1] - driven,
+                "ticks": float(k), "state_reads": ac,
+                "stpn_proxy": _proxy((win * win).sum(-2), syn)}
+        return counts
+
+    def _count_plasticity(
+        self,
+        counts: Counts,
+        theta: Tensor,
+        state: PlasticState,
+        pre: list[Tensor],
+        post: list[Tensor],
+        spikes_pre: list[Tensor] | None,
+        spikes_post: list[Tensor] | None,
+        hidden: Tensor,
+    ) -> None:
+        """Add the rules' counts (and the neuromodulator's) to ``counts`` (module doc)."""
+        spec, s = self.spec, self.spec.sizes
+        f64 = torch.float64
+        lif = spikes_pre is not None and spikes_post is not None
+        k = spec.ticks if lif else 1
+        for lyr in range(self.n_layers):
+            n_pre, n_post = s[lyr], s[lyr + 1]
+            n_syn = n_post * (n_pre + 1)
+            c = counts[f"layer{lyr}"]
+            per = 2 if spec.rule == "neuromod" else 1  # neuromod: E and w
+            c["plasticity_step"] = float(per * n_syn)
+            c["state_reads"] = c["state_reads"] + per * n_syn
+            c["state_writes"] = float(per * n_syn)
+            if spec.rule == "stdp":
+                if lif:
+                    assert spikes_pre is not None and spikes_post is not None
+                    ev_pre = (spikes_pre[lyr] != 0).sum((-2, -1)).to(f64) + k  # + the bias
+                    ev_post = (spikes_post[lyr] != 0).sum((-2, -1)).to(f64)
+                else:
+                    ev_pre = (pre[lyr] != 0).sum(-1).to(f64) + 1
+                    ev_post = (post[lyr] != 0).sum(-1).to(f64)
+                c["trace_updates"] = float(k * (n_pre + 1 + n_post))
+                c["plasticity_tick"] = float(k * n_syn)
+                c["plasticity_pre"] = ev_pre * n_post
+                c["plasticity_post"] = ev_post * (n_pre + 1)
+                # the window's per-synapse accumulator, read and written every tick
+                c["state_reads"] = c["state_reads"] + k * n_syn
+                c["state_writes"] = float((per + k) * n_syn)
+            elif lif:  # firing rates: spike counters of the step
+                assert spikes_pre is not None and spikes_post is not None
+                c["trace_updates"] = (spikes_pre[lyr].sum((-2, -1))
+                                      + spikes_post[lyr].sum((-2, -1))).to(f64)
+        if spec.rule == "neuromod":
+            u = self._modulator_input(state, hidden)
+            views = self.coefficients(theta)
+            ac = mac = torch.zeros(u.shape[:-1], dtype=f64, device=u.device)
+            for lyr in range(self.n_layers):
+                a, m = _graded_synops(u, views[f"m{lyr}"])
+                ac, mac = ac + a, mac + m
+            n_mod = sum(s[1:])
+            counts["modulator"] = {
+                "synops_ac": ac, "synops_mac": mac, "synops_dense": float(n_mod * spec.n_mod_in),
+                "neuron_updates_driven": float(n_mod), "state_reads": ac + mac}
 
     def _lif_forward(
-        self, x: Tensor, ws: list[Tensor], v: list[Tensor]
+        self, x: Tensor, ws: list[Tensor], v: list[Tensor], currents: list[Tensor] | None = None
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """``ticks`` LIF ticks; returns per-layer rates, spike windows ``[..., K, n]``, membranes.
 
@@ -317,7 +502,8 @@ class PlasticNetwork:
         loops over ticks. The input layer's integrate-and-fire recursion with a constant current
         ``c <= v_th`` (at most one spike per tick) is solved in closed form: after ``t`` ticks it
         has fired ``floor((v0 + t c) / v_th)`` times. The bias input of every layer is a constant
-        1 (its "spike train" for STDP is all ones).
+        1 (its "spike train" for STDP is all ones). Each weight layer's input current
+        ``[..., K, post]`` is appended to ``currents`` when given (operation counts).
         """
         spec = self.spec
         beta, th, k = spec.beta, spec.v_th, spec.ticks
@@ -339,6 +525,8 @@ class PlasticNetwork:
         windows = [s_in]
         for lyr, w in enumerate(ws):
             cur = windows[-1] @ w[..., :-1].transpose(-1, -2) + w[..., -1].unsqueeze(-2)
+            if currents is not None:
+                currents.append(cur)
             vl = v[lyr + 1]
             ticks = []
             for i in range(k):
@@ -366,13 +554,7 @@ class PlasticNetwork:
         views = self.coefficients(theta)  # [P, 1, post, pre+1] or [P, 1, 1, 1]
         c = spec.w_clip
         p_new, e_new, xp_new, xq_new = [], [], [], []
-        mod_in = None
-        if spec.rule == "neuromod":
-            parts = [hidden]
-            if spec.feed_reward:
-                r = (state.prev_reward * spec.reward_scale).clamp(-1.0, 1.0).unsqueeze(-1)
-                parts += [r.clamp(min=0), (-r).clamp(min=0), state.prev_fail.unsqueeze(-1)]
-            mod_in = _with_bias(torch.cat(parts, dim=-1))
+        mod_in = self._modulator_input(state, hidden) if spec.rule == "neuromod" else None
         for lyr in range(self.n_layers):
             x = _with_bias(pre[lyr])
             y = post[lyr]
@@ -404,6 +586,15 @@ class PlasticNetwork:
             p_new.append((w0 + state.p[lyr] + spec.rule_scale * dw).clamp(-c, c) - w0)
         return p_new, e_new, xp_new, xq_new
 
+    def _modulator_input(self, state: PlasticState, hidden: Tensor) -> Tensor:
+        """``[h; r; 1]``: last hidden layer, split reward and failure flag, bias."""
+        spec = self.spec
+        parts = [hidden]
+        if spec.feed_reward:
+            r = (state.prev_reward * spec.reward_scale).clamp(-1.0, 1.0).unsqueeze(-1)
+            parts += [r.clamp(min=0), (-r).clamp(min=0), state.prev_fail.unsqueeze(-1)]
+        return _with_bias(torch.cat(parts, dim=-1))
+
     def value(self, theta: Tensor, hidden: Tensor) -> Tensor:
         """Value head ``[P, E]`` (gradient learners only)."""
         w = self.coefficients(theta)["value"]  # [P, 1, 1, n+1]
@@ -421,3 +612,21 @@ def _affine(w: Tensor, a: Tensor) -> Tensor:
 
 def _affine_nobias(w: Tensor, a: Tensor) -> Tensor:
     return (w @ a.unsqueeze(-1)).squeeze(-1)
+
+
+def _graded_synops(x: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
+    r"""Effective ``(AC, MAC)`` of ``w [..., out, in] @ x [..., in]`` per lifetime, float64.
+
+    :math:`\sum_j [x_j \ne 0]\, nnz(w_{:,j})`, filed as ACs where that lifetime's inputs are all
+    in {-1, 0, 1} (NeuroBench's spike test, per lifetime) and as MACs otherwise.
+    """
+    nnz = (w != 0).sum(-2).to(torch.float64)
+    eff = ((x != 0).to(torch.float64) * nnz).sum(-1)
+    binary = ((x == 0) | (x == 1) | (x == -1)).all(-1)
+    zero = torch.zeros_like(eff)
+    return torch.where(binary, eff, zero), torch.where(binary, zero, eff)
+
+
+def _proxy(x2: Tensor, w: Tensor) -> Tensor:
+    r"""STPN's physical proxy :math:`\sum_j x_j^2 \sum_i |w_{ij}|` for ``x2 [..., in]``."""
+    return (x2.to(torch.float64) * w.abs().sum(-2).to(torch.float64)).sum(-1)

@@ -153,3 +153,27 @@ def test_set_theta_with_candidates_requires_a_multiple_batch() -> None:
     solo.set_theta(agent.theta[2])
     solo_action, *_ = solo.act(solo.init_state(2, gen), obs[4:], gen)
     assert torch.equal(action[4:], solo_action)
+
+
+@pytest.mark.parametrize("name", ["neuromod_snn", "stdp_ann"])
+def test_counted_lifetimes_act_alike_and_report_every_layer(name: str) -> None:
+    env = TorchCartPole(3)
+    agent = PlasticAgent(cfg_for(name, ticks_per_step=4, hidden=[6]), cartpole_info(env))
+    theta = agent.theta + 0.3 * torch.randn(agent.theta.shape,
+                                             generator=torch.Generator().manual_seed(0))
+    agent.set_theta(theta[0])
+    plain = run_lifetimes(agent, env, 15, torch.Generator().manual_seed(1), env_seed=0)
+    assert plain.ops == {}, "counting is off by default"
+    agent.count_ops = True
+    counted = run_lifetimes(agent, env, 15, torch.Generator().manual_seed(1), env_seed=0)
+    assert counted.episodes == plain.episodes and counted.fitness == plain.fitness
+    for a, b in zip(agent.state_dict(plain.state).values(),
+                    agent.state_dict(counted.state).values(), strict=True):
+        assert torch.equal(a, b)
+    assert set(counted.ops) == set(agent.layers)
+    assert agent.layers["layer0"].plastic and agent.layers["layer0"].placement == "chip"
+    assert counted.ops["layer0"]["synops_dense"] > 0 and counted.ops["layer0"]["plasticity_step"]
+    state = agent.init_state(3, torch.Generator().manual_seed(1))
+    _, _, _, ops = agent.act(state, env.reset(seed=0)[0], torch.Generator())
+    assert all(v.shape == (3,) for c in ops.values() for v in c.values()
+               if isinstance(v, torch.Tensor))

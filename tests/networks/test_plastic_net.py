@@ -300,3 +300,177 @@ def test_candidates_do_not_mix(rule: str, neuron: str) -> None:
         for a, b in zip(state.p, solo.p, strict=True):
             torch.testing.assert_close(a[p : p + 1], b, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(state.p[0][0], state.p[0][1]), "candidates do differ"
+
+
+# ---------------------------------------------------------------------------- op counts
+
+
+def _counts(net: PlasticNetwork, theta: torch.Tensor, obs: torch.Tensor, plastic: bool = True
+            ) -> dict[str, dict[str, Any]]:
+    """One counted step from a fresh state; counts as plain floats (tensors: their values)."""
+    state = net.init_state(theta, obs.shape[1], torch.Generator())
+    so, _ = net.step(theta, state, obs, plastic, count=True)
+    assert so.counts is not None
+    return {layer: {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in c.items()}
+            for layer, c in so.counts.items()}
+
+
+def _approx(counts: dict[str, Any], expected: dict[str, Any]) -> None:
+    """``counts`` has exactly the keys of ``expected`` and their values (one lifetime)."""
+    flat = {k: v[0][0] if isinstance(v, list) else v for k, v in counts.items()}
+    assert flat == pytest.approx(expected), (flat, expected)
+
+
+def test_rate_counts_by_hand() -> None:
+    net = tiny_net(neuron="rate", rule="hebb")
+    theta = torch.zeros(1, net.layout.size)
+    # zeros in W: effective operations count the non-zero weights of each non-zero input
+    _set(net, theta, "w0", [[0.4, 0.0, -0.6, 0.8, 0.1], [0.0, 0.3, 0.9, 0.0, -0.2]])
+    _set(net, theta, "w1", [[1.0, 0.0, 0.25], [0.3, 0.7, -0.1]])
+    c = _counts(net, theta, torch.tensor([[[0.5, -0.25]]]))  # inputs [0.5, 0, 0, 0.25]
+    h0, h1 = math.tanh(0.4 * 0.5 + 0.8 * 0.25 + 0.1), math.tanh(-0.2)
+    assert set(c) == {"encoder", "layer0", "layer1"}
+    _approx(c["encoder"], {"synops_mac": 4, "synops_dense": 4})
+    # inputs 0 and 3 are non-zero; one non-zero weight leaves each: 2 MACs of 8
+    _approx(c["layer0"], {"synops_ac": 0, "synops_mac": 2, "synops_dense": 8,
+                          "neuron_updates_driven": 2, "ticks": 1,
+                          "stpn_proxy": 0.25 * 0.4 + 0.0625 * 0.8,
+                          "plasticity_step": 2 * 5, "state_reads": 2 + 10, "state_writes": 10})
+    _approx(c["layer1"], {"synops_ac": 0, "synops_mac": 2 + 1, "synops_dense": 4,
+                          "neuron_updates_driven": 2, "ticks": 1,
+                          "stpn_proxy": h0 * h0 * 1.3 + h1 * h1 * 0.7,
+                          "plasticity_step": 2 * 3, "state_reads": 3 + 6, "state_writes": 6})
+    off = _counts(net, theta, torch.tensor([[[0.5, -0.25]]]), plastic=False)
+    assert "state_writes" not in off["layer0"] and "plasticity_step" not in off["layer1"]
+    assert off["layer0"]["state_reads"] == [[2.0]]
+    assert set(net.layers(True)) == set(c) == set(net.layers(False))
+    info = net.layers(True)["layer0"]
+    assert (info.placement, info.neurons, info.fan_in, info.plastic, info.graded) == (
+        "chip", 2, 4, True, True)
+    assert not net.layers(False)["layer1"].plastic
+
+
+def test_rate_counts_are_per_lifetime() -> None:
+    net = tiny_net(neuron="rate", rule="stdp")
+    theta = torch.zeros(2, net.layout.size)
+    for p in range(2):
+        net.layout.views(theta)["w0"][p] = torch.tensor(
+            [[0.4, 0.0, -0.6, 0.8, 0.1], [0.0, 0.3, 0.9, 0.0, -0.2]])
+        net.layout.views(theta)["w1"][p] = torch.tensor([[1.0, 0.0, 0.25], [0.3, 0.7, -0.1]])
+    # [P=2, E=2]: lifetime (1, 1) sees binary inputs [1, 0, 0, 0]: ACs, not MACs, for it alone
+    obs = torch.tensor([[[0.5, -0.25], [0.5, -0.25]], [[0.5, -0.25], [1.0, 0.0]]])
+    c = _counts(net, theta, obs)
+    assert c["layer0"]["synops_mac"] == [[2, 2], [2, 0]]
+    assert c["layer0"]["synops_ac"] == [[0, 0], [0, 1]]
+    assert c["layer0"]["state_reads"][1][1] == 1 + 10 + 10  # weights, w by the rule, accumulator
+    # rate STDP is the window rule with K = 1; the bias input is a pre event
+    assert c["layer0"]["trace_updates"] == 4 + 1 + 2
+    assert c["layer0"]["plasticity_tick"] == c["layer0"]["plasticity_step"] == 10
+    assert c["layer0"]["plasticity_pre"] == [[(2 + 1) * 2] * 2, [(2 + 1) * 2, (1 + 1) * 2]]
+    assert c["layer0"]["plasticity_post"] == [[2 * 5] * 2] * 2
+
+
+def _lif_weights(net: PlasticNetwork, theta: torch.Tensor) -> None:
+    assert net.spec.w_clip >= 1.2, "the weights below are not clipped"
+    _set(net, theta, "w0", [[0.6, 0.0, 0.0, 0.5, 0.0], [0.0, 0.3, 0.9, 0.0, 0.0]])
+    _set(net, theta, "w1", [[1.2, 0.7, 0.0], [0.0, 0.5, 0.1]])
+
+
+LIF_OBS = torch.tensor([[[1.0, -0.5]]])
+"""Inputs [1, 0, 0, 0.5] over K = 4 ticks: input 0 fires at every tick, input 3 at ticks 2 and 4.
+
+Hidden neuron 0 (current 0.6 s_0 + 0.5 s_3: 0.6, 1.1, 0.6, 1.1) fires at ticks 2, 3, 4; hidden
+neuron 1 gets no current (idle). Output 0 (current 1.2 per hidden spike) fires at ticks 2, 3, 4;
+output 1 (current 0.5 · 0 + bias 0.1, driven every tick) never reaches the threshold.
+"""
+
+
+def _lif_forward_counts() -> tuple[dict[str, float], dict[str, float]]:
+    layer0 = {"synops_ac": 4 + 2, "synops_dense": 4 * 4 * 2, "spikes": 3,
+              "neuron_updates_driven": 4, "neuron_updates_idle": 4, "ticks": 4,
+              "stpn_proxy": 4 * 0.6 + 2 * 0.5, "state_reads": 6}
+    layer1 = {"synops_ac": 3, "synops_dense": 4 * 2 * 2, "spikes": 3,
+              "neuron_updates_driven": 3 + 4, "neuron_updates_idle": 1, "ticks": 4,
+              "stpn_proxy": 3 * 1.2, "state_reads": 3}
+    return layer0, layer1
+
+
+def test_lif_stdp_counts_by_hand() -> None:
+    net = tiny_net(neuron="lif", rule="stdp", ticks=4, w_clip=2.0)
+    theta = torch.zeros(1, net.layout.size)
+    _lif_weights(net, theta)
+    c = _counts(net, theta, LIF_OBS)
+    _approx(c["encoder"], {"synops_mac": 4, "synops_dense": 4, "spikes": 6,
+                           "neuron_updates_driven": 4 * 2, "neuron_updates_idle": 4 * 2})
+    layer0, layer1 = _lif_forward_counts()
+    # STDP: traces of 4 inputs + bias + 2 neurons every tick; the pair term every tick on every
+    # synapse (10 of them) into an accumulator read and written every tick; w once per step
+    _approx(c["layer0"], layer0 | {
+        "trace_updates": 4 * (4 + 1 + 2), "plasticity_tick": 4 * 10, "plasticity_step": 10,
+        "plasticity_pre": (6 + 4) * 2, "plasticity_post": 3 * 5,
+        "state_reads": 6 + 10 + 4 * 10, "state_writes": 10 + 4 * 10})
+    _approx(c["layer1"], layer1 | {
+        "trace_updates": 4 * (2 + 1 + 2), "plasticity_tick": 4 * 6, "plasticity_step": 6,
+        "plasticity_pre": (3 + 4) * 2, "plasticity_post": 3 * 3,
+        "state_reads": 3 + 6 + 4 * 6, "state_writes": 6 + 4 * 6})
+    off = _counts(net, theta, LIF_OBS, plastic=False)
+    _approx(off["layer0"], layer0)
+    _approx(off["layer1"], layer1)
+    info = net.layers(True)
+    assert not info["layer0"].graded and not info["layer1"].graded
+    assert info["encoder"].placement == "host" and info["encoder"].neurons == 4
+
+
+def test_lif_neuromod_counts_by_hand() -> None:
+    net = tiny_net(neuron="lif", rule="neuromod", ticks=4, w_clip=2.0)
+    theta = torch.zeros(1, net.layout.size)
+    _lif_weights(net, theta)
+    # modulator input [h rates; 1] = [3/4, 0, 1] (no reward inputs in the tiny net)
+    _set(net, theta, "m0", [[0.5, 0.2, 0.0], [0.0, 0.0, 0.0]])
+    _set(net, theta, "m1", [[0.1, 0.1, 0.1], [0.0, 0.3, 0.2]])
+    c = _counts(net, theta, LIF_OBS)
+    layer0, layer1 = _lif_forward_counts()
+    # E and w of every synapse once per step; spike counters: pre + post spikes of the step
+    _approx(c["layer0"], layer0 | {"plasticity_step": 2 * 10, "trace_updates": 6 + 3,
+                                   "state_reads": 6 + 2 * 10, "state_writes": 2 * 10})
+    _approx(c["layer1"], layer1 | {"plasticity_step": 2 * 6, "trace_updates": 3 + 3,
+                                   "state_reads": 3 + 2 * 6, "state_writes": 2 * 6})
+    # non-zero inputs 0 and 2: m0 has 1 + 0 non-zero weights there, m1 1 + 2
+    _approx(c["modulator"], {"synops_ac": 0, "synops_mac": 4, "synops_dense": (2 + 2) * 3,
+                             "neuron_updates_driven": 4, "state_reads": 4})
+    assert set(net.layers(True)) == set(c)
+    assert "modulator" not in net.layers(False)
+    assert "modulator" not in _counts(net, theta, LIF_OBS, plastic=False)
+
+
+def test_lif_counts_are_per_lifetime() -> None:
+    net = tiny_net(neuron="lif", rule="abcd", ticks=4, w_clip=2.0)
+    theta = torch.zeros(1, net.layout.size)
+    _lif_weights(net, theta)
+    obs = torch.cat([LIF_OBS, torch.tensor([[[0.0, -0.5]]])], dim=1)  # [P=1, E=2]
+    c = _counts(net, theta, obs)
+    assert c["encoder"]["spikes"] == [[6, 2]]
+    assert c["layer0"]["synops_ac"] == [[6, 2]]
+    assert c["layer0"]["neuron_updates_driven"] == [[4, 2]]
+
+
+@pytest.mark.parametrize("neuron", ["rate", "lif"])
+@pytest.mark.parametrize("rule", sorted(RULE_COEFFS))
+def test_counting_changes_nothing(rule: str, neuron: str) -> None:
+    net = tiny_net(rule=rule, neuron=neuron, feed_reward=True, ticks=4, rule_scale=0.5)
+    theta = random_theta(net, 2, seed=3, scale=1.5)
+    obs, rew = inputs(2, 3, 5)
+    plain_s = net.init_state(theta, 3, torch.Generator().manual_seed(0))
+    counted_s = net.init_state(theta, 3, torch.Generator().manual_seed(0))
+    for t in range(obs.shape[0]):
+        plain, plain_s = net.step(theta, plain_s, obs[t])
+        counted, counted_s = net.step(theta, counted_s, obs[t], count=True)
+        assert plain.counts is None and counted.counts is not None
+        assert torch.equal(plain.out, counted.out) and torch.equal(plain.hidden, counted.hidden)
+        for a, b in zip(plain_s, counted_s, strict=True):
+            pairs = zip(a, b, strict=True) if isinstance(a, list) else [(a, b)]
+            assert all(torch.equal(x, y) for x, y in pairs)
+        fail = (rew[t] < -0.5).float()
+        plain_s = plain_s._replace(prev_reward=rew[t], prev_fail=fail)
+        counted_s = counted_s._replace(prev_reward=rew[t], prev_fail=fail)
+    assert any(torch.count_nonzero(p) > 0 for p in counted_s.p), "the rule did act"
