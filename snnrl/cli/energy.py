@@ -64,74 +64,45 @@ def count_run(run_dir: Path) -> bool:
         return False
     if not (run_dir / "checkpoint.pt").is_file():
         return False
-    if is_deep(name):
-        return _count_deep_run(run_dir, name)
-    if learner in ("es", "bptt"):
-        return _count_meta_run(run_dir, name)
-    return False
-
-
-def _count_deep_run(run_dir: Path, name: str) -> bool:
-    """:func:`count_run` for a deep agent: the frozen-weight evaluation episodes."""
-    import torch
-
-    from snnrl.cli.deep import evaluate_episodes
-    from snnrl.cli.evaluate import load_agent
-    from snnrl.cli.train import write_energy
-
-    device = torch.device("cpu")
-    c, agent = load_agent(run_dir, device)
-    counter = agent.op_counter()
-    if counter is None:
+    if not (is_deep(name) or learner in ("es", "bptt")):
         return False
-    c.progress = False
-    ev, _ = evaluate_episodes(c, agent, device, counter)
-    ops = counter.per_step()
-    if not ops:
-        return False
-
-    write_energy(run_dir, ops, counter.layers, ev["eval/length_mean"],
-                 "frozen-weight evaluation episodes (counted by snnrl energy from checkpoint.pt)",
-                 c)
-    print(f"snnrl energy: counted {ev['eval/episodes']} frozen-weight evaluation episodes of "
-          f"{name} (eval return {ev['eval/return_mean']:.6g}); wrote {run_dir}/energy_counts.json")
-    return True
+    return _count_from_checkpoint(run_dir, name, deep=is_deep(name))
 
 
-def _count_meta_run(run_dir: Path, name: str) -> bool:
-    """:func:`count_run` for a meta-learned plastic agent: the evaluation lifetimes, rule on."""
+def _count_from_checkpoint(run_dir: Path, name: str, deep: bool) -> bool:
+    """:func:`count_run` once the run is known to be countable (:mod:`snnrl.eval.counted`)."""
     import torch
 
     from snnrl.cli.evaluate import load_agent
-    from snnrl.cli.meta import counted_evaluation, record_energy
-    from snnrl.cli.train import load_run_config
+    from snnrl.cli.train import load_run_config, write_energy
     from snnrl.config import resolve_device
+    from snnrl.eval.counted import counted_evaluation
 
     c = load_run_config(run_dir)
-    try:  # the device training evaluated on (CUDA and CPU arithmetic may differ in the last bit)
-        device = resolve_device(c.device)
-    except ConfigError:
-        device = torch.device("cpu")
-        print(f"snnrl energy: {run_dir} was evaluated on {c.device}, which this machine lacks; "
-              "counting on the CPU (counts may differ from training's)")
+    device = torch.device("cpu")
+    if not deep:
+        try:  # the device training evaluated on (CUDA and CPU may differ in the last bit)
+            device = resolve_device(c.device)
+        except ConfigError:
+            print(f"snnrl energy: {run_dir} was evaluated on {c.device}, which this machine "
+                  "lacks; counting on the CPU (counts may differ from training's)")
     threads = torch.get_num_threads()
     torch.set_num_threads(c.torch_threads)
     try:
         c, agent = load_agent(run_dir, device)
-        if not hasattr(agent, "count_ops"):
-            return False
         c.progress = False
-        ev, res = counted_evaluation(c, agent, device)
-        _, flags = record_energy(run_dir, agent, res, c,
-                                 " (counted by snnrl energy from checkpoint.pt)")
+        ce = counted_evaluation(c, agent, device)
     finally:
         torch.set_num_threads(threads)
-    if not flags:
+    if ce is None:
         return False
-    ret = ev["eval/return_mean"]
+    write_energy(run_dir, ce.ops, ce.layers, ce.episode_length,
+                 f"{ce.source} (counted by snnrl energy from checkpoint.pt)", c)
+    ret = ce.metrics.get("eval/return_mean")
     scored = "" if ret is None else f" (eval return {ret:.6g})"
-    print(f"snnrl energy: counted {c.eval.lifetimes} evaluation lifetimes of {name}{scored}; "
-          f"wrote {run_dir}/energy_counts.json")
+    n = c.eval.episodes if deep else c.eval.lifetimes
+    print(f"snnrl energy: counted {n} {ce.source} of {name}{scored}; wrote "
+          f"{run_dir}/energy_counts.json")
     return True
 
 

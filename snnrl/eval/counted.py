@@ -16,6 +16,7 @@ for deep agents, over every step of every evaluation lifetime for plastic ones.
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import torch
 
 DEEP_SOURCE = "frozen-weight evaluation episodes"
-META_SOURCE = "evaluation lifetimes, plasticity on (frozen meta-parameters)"
+META_SOURCE = "evaluation lifetimes, plasticity {} (frozen meta-parameters)"
 ONLINE_SOURCE = "evaluation lifetimes, fresh, learning from scratch (online learner)"
 
 
@@ -65,23 +66,21 @@ def counted_evaluation(c: Any, agent: Any, device: torch.device) -> CountedEvalu
             return None
         metrics, _ = evaluate_episodes(c, agent, device, counter)
         ops = counter.per_step()
-        if not ops:
+        if not ops or not all(math.isfinite(v) for n in ops.values() for v in n.values()):
             return None
         return CountedEvaluation(metrics, ops, counter.layers, metrics["eval/length_mean"],
                                  DEEP_SOURCE)
     if c.learner.name in ("es", "bptt"):
         if not hasattr(agent, "count_ops"):
             return None
-        source = META_SOURCE
-        agent.count_ops = True
-        try:
-            metrics, res = evaluate_lifetimes(c, agent, device)
-        finally:
-            agent.count_ops = False
+        from snnrl.cli.meta import counted_evaluation as counted_lifetimes
+
+        source = META_SOURCE.format("on" if agent.plastic else "off")
+        metrics, res = counted_lifetimes(c, agent, device)
     else:  # online learners count every lifetime they live (agent.count_ops in their config)
         source = ONLINE_SOURCE
         metrics, res = evaluate_lifetimes(c, agent, device)
-    if not res.ops:
+    if not res.ops or not all(math.isfinite(v) for n in res.ops.values() for v in n.values()):
         return None
     lengths = res.episodes.length
     length = statistics.fmean(lengths) if lengths else float(c.lifetime_steps)

@@ -63,7 +63,7 @@ def test_energy_recounts_a_plastic_run_from_its_checkpoint(
     capsys.readouterr()
     assert main(["energy", str(run)]) == 0
     out = capsys.readouterr().out
-    assert "counted 2 evaluation lifetimes of neuromod_snn" in out
+    assert "counted 2 evaluation lifetimes" in out and "of neuromod_snn" in out
     assert "no chip-constrained evaluation for the meta-learned plastic agent" in out
     again = json.loads((run / "energy_counts.json").read_text())
     for key in ("ops_per_step", "layers", "episode_length", "assumptions", "agent", "env_id"):
