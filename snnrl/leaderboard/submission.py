@@ -6,7 +6,7 @@ What is refused, each with one line naming the run and what was expected: a run 
 ``summary.json`` config hash; runs that differ in anything but the seed (names the differing
 keys); two runs of one seed; fewer than :data:`~snnrl.leaderboard.store.MIN_SEEDS` seeds; runs
 of different protocol versions, code (git commit) or package versions; runs without an
-evaluation figure; a stored file over 2 MiB or an entry over 20 MiB; an entry that exists
+evaluation figure; a stored file over 4 MiB or an entry over 20 MiB; an entry that exists
 already (entries are append-only).
 
 The stored files are copied byte for byte into a temporary directory beside their place, checked
