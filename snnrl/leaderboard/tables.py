@@ -38,11 +38,24 @@ def _num(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1e4 else f"{x:,.0f}"
 
 
+def _has_plasticity_switch(agent: str) -> bool:
+    """Whether the zoo agent has an ``agent.plasticity`` option (the control arm's switch).
+
+    Deep agents have none (their entries record ``plasticity: false``, which is not a control).
+    """
+    from dataclasses import fields
+
+    from snnrl.agents.registry import AGENT_SCHEMAS
+
+    schema = AGENT_SCHEMAS.get(agent)
+    return schema is not None and "plasticity" in {f.name for f in fields(schema)}
+
+
 def _agent(e: dict[str, Any]) -> str:
     name = e["agent"]
     if e["learner"] != "none":
         name += f" + {e['learner']}"
-    if not e["plasticity"]:
+    if not e["plasticity"] and _has_plasticity_switch(e["agent"]):
         name += " (plasticity off)"
     return name
 

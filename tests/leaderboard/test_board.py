@@ -364,3 +364,15 @@ def test_ledger_is_append_only_against_git_head(entry: Path) -> None:
                for p in problems)
     ledger.write_text("")
     assert any("append-only" in p for p in check_all(root)[0])
+
+
+def test_only_agents_with_a_plasticity_switch_are_labelled_as_the_control() -> None:
+    from snnrl.leaderboard.tables import _agent
+
+    assert _agent({"agent": "rstdp", "learner": "none", "plasticity": False}) == (
+        "rstdp (plasticity off)")
+    assert _agent({"agent": "neuromod_snn", "learner": "es", "plasticity": False}) == (
+        "neuromod_snn + es (plasticity off)")
+    # deep agents record plasticity: false, but they have no rule to switch off
+    assert _agent({"agent": "ppo", "learner": "none", "plasticity": False}) == "ppo"
+    assert _agent({"agent": "stpn", "learner": "none", "plasticity": False}) == "stpn"
