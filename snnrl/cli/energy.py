@@ -96,6 +96,7 @@ def _count_from_checkpoint(run_dir: Path, name: str, deep: bool) -> bool:
         torch.set_num_threads(threads)
     if ce is None:
         return False
+    _warn_if_other_figures(run_dir, ce.metrics)
     write_energy(run_dir, ce.ops, ce.layers, ce.episode_length,
                  f"{ce.source} (counted by snnrl energy from checkpoint.pt)", c)
     ret = ce.metrics.get("eval/return_mean")
@@ -104,6 +105,25 @@ def _count_from_checkpoint(run_dir: Path, name: str, deep: bool) -> bool:
     print(f"snnrl energy: counted {n} {ce.source} of {name}{scored}; wrote "
           f"{run_dir}/energy_counts.json")
     return True
+
+
+def _warn_if_other_figures(run_dir: Path, metrics: dict[str, Any]) -> None:
+    """Say so when the counted evaluation does not give the run's recorded ``eval/`` figures.
+
+    Then the counts describe this evaluation, not the scored one (another device or thread
+    count, or different code); ``snnrl board energy`` refuses such a seed.
+    """
+    from snnrl.leaderboard.schema import COMPARE_KEYS
+
+    try:
+        stored = json.loads((run_dir / "summary.json").read_text())["metrics"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    differ = [f"{k} {metrics.get(k)!r} (summary: {stored[k]!r})" for k in COMPARE_KEYS
+              if stored.get(k) is not None and stored[k] != metrics.get(k)]
+    if differ:
+        print(f"snnrl energy: warning: the counted evaluation of {run_dir} differs from its "
+              f"summary: {'; '.join(differ)}; the counts describe the counted evaluation")
 
 
 def _read_counts(run_dir: Path) -> dict[str, Any]:

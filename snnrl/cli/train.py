@@ -372,13 +372,23 @@ def write_energy(run_dir: Path, ops: dict[str, dict[str, float]], layers: dict[s
     ``env_id``. The flags qualify each figure (fit, lower bound, unpriced terms).
     """
     from snnrl.energy.model import Assumptions
-    from snnrl.energy.report import estimate_all, summary_metrics
 
     assume = Assumptions(tick_duration_s=float(getattr(c.agent, "dt", 1e-3)))
     write_json(run_dir / "energy_counts.json", {
         "ops_per_step": ops, "layers": {k: asdict(v) for k, v in layers.items()},
         "episode_length": episode_length, "assumptions": asdict(assume), "source": source,
         "agent": c.agent.name, "env_id": c.env.id})
+    return price_counts(ops, layers, episode_length, assume)
+
+
+def price_counts(ops: dict[str, dict[str, float]], layers: dict[str, Any],
+                 episode_length: float, assume: Any
+                 ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Summary metrics (``energy/<chip>/J_per_step``, ``J_per_episode``) and per-chip flags of
+    counts, priced on every chip in ``conf/chip`` (what :func:`write_energy` records).
+    """
+    from snnrl.energy.report import estimate_all, summary_metrics
+
     estimates = estimate_all(ops, layers, assume=assume)
     flags = {n: {"fits": e.fits, "reason": e.reason, "lower_bound": e.lower_bound,
                  "unpriced": e.unpriced, "rankable": e.rankable,

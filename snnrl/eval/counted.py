@@ -25,7 +25,7 @@ import torch
 
 DEEP_SOURCE = "frozen-weight evaluation episodes"
 META_SOURCE = "evaluation lifetimes, plasticity {} (frozen meta-parameters)"
-ONLINE_SOURCE = "evaluation lifetimes, fresh, learning from scratch (online learner)"
+ONLINE_SOURCE = "evaluation lifetimes, fresh, plasticity {} (online learner)"
 
 
 @dataclass
@@ -78,7 +78,8 @@ def counted_evaluation(c: Any, agent: Any, device: torch.device) -> CountedEvalu
         source = META_SOURCE.format("on" if agent.plastic else "off")
         metrics, res = counted_lifetimes(c, agent, device)
     else:  # online learners count every lifetime they live (agent.count_ops in their config)
-        source = ONLINE_SOURCE
+        source = ONLINE_SOURCE.format(
+            "on, learning from scratch" if getattr(c.agent, "plasticity", True) else "off")
         metrics, res = evaluate_lifetimes(c, agent, device)
     if not res.ops or not all(math.isfinite(v) for n in res.ops.values() for v in n.values()):
         return None

@@ -20,6 +20,7 @@ outside a git checkout or before the ledger is committed), and ``README.md`` up 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import tempfile
@@ -165,9 +166,45 @@ def _energy_file(entry: dict[str, Any], run: dict[str, Any], path: Path
     for key, want in expect.items():
         if data.get(key) != want:
             out.append(f"{where}: {key} is {data.get(key)!r}, the entry records {want!r}")
-    if not isinstance(data.get("ops_per_step"), dict) or not isinstance(data.get("layers"), dict):
-        out.append(f"{where}: expected ops_per_step and layers (the counts it was priced from)")
+    ops, layers = data.get("ops_per_step"), data.get("layers")
+    if not (isinstance(ops, dict) and isinstance(layers, dict)
+            and all(isinstance(c, dict) and all(
+                _finite_number(v) and v >= 0 for v in c.values()) for c in ops.values())):
+        return None, out + [f"{where}: expected ops_per_step (layer → count key → count >= 0) "
+                            "and layers: the counts it was priced from"]
+    out += _repricing_problems(data, where)
     return data, out
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _repricing_problems(data: dict[str, Any], where: str) -> list[str]:
+    """Do the stored figures follow from the stored counts, priced with today's ``conf/chip``?
+
+    The figures an entry shows come from ``metrics`` and ``energy`` in the file; pricing its
+    ``ops_per_step``, ``layers``, ``episode_length`` and ``assumptions`` again must give them
+    (relative tolerance 1e-9), so a figure cannot be edited apart from the counts. After a
+    change to a chip's data the message says the figures no longer follow from today's prices.
+    """
+    from snnrl.cli.train import price_counts
+    from snnrl.energy.model import Assumptions
+    from snnrl.energy.report import layers_from_json
+
+    try:
+        layers = layers_from_json(data["layers"])
+        assume = Assumptions(**data["assumptions"])
+        metrics, flags = price_counts(data["ops_per_step"], layers,
+                                      float(data["episode_length"]), assume)
+    except Exception as e:  # noqa: BLE001 - any malformed part is the finding itself
+        return [f"{where}: its counts cannot be priced ({type(e).__name__}: {e})"]
+    stored = {"metrics": {k: v for k, v in (data.get("metrics") or {}).items()},
+              "energy": data.get("energy")}
+    d = first_difference(stored, {"metrics": metrics, "energy": flags}, where)
+    if d:
+        return [f"{d} (re-pricing the stored counts with conf/chip)"]
+    return []
 
 
 def _summary_problems(entry: dict[str, Any], run: dict[str, Any], s: Any,

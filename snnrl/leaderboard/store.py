@@ -39,10 +39,10 @@ SCHEMA_VERSION = 1
 MIN_SEEDS = 5
 """An entry needs at least this many seeds (one run = one seed; docs/PROTOCOL.md)."""
 MAX_FILE_BYTES = 4 * 1024 * 1024
-"""Size cap of one stored file (checkpoint, config or summary): 4 MiB. The largest zoo policy
-that must have entries, sb3-contrib's RecurrentPPO with its defaults (578k parameters), saves
-2.3 MiB; 4 MiB leaves room for it, and still refuses an R-STDP checkpoint of 64 lifetimes'
-weights (5.2 MiB: submit runs with fewer training lifetimes)."""
+"""Size cap of one stored file (checkpoint, config, summary or energy counts): 4 MiB. The
+largest zoo policy that must have entries, sb3-contrib's RecurrentPPO with its defaults (578k
+parameters), saves 2.3 MiB; 4 MiB leaves room for it, and still refuses an R-STDP maze
+checkpoint of 64 lifetimes' weights (5.2 MiB: submit runs with fewer training lifetimes)."""
 MAX_ENTRY_BYTES = 20 * 1024 * 1024
 """Size cap of all stored files of one entry together: 20 MiB."""
 MAX_YAML_BYTES = 1024 * 1024

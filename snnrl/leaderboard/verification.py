@@ -79,13 +79,17 @@ def _reevaluate(root: Path, run: dict[str, Any], device: Any) -> dict[str, Any]:
     from snnrl.cli.train import evaluate_lifetimes
 
     if "energy" in run["files"]:
+        from dataclasses import asdict
+
         from snnrl.leaderboard.energy import counted_seed
 
         ce, _ = counted_seed(root, run, device)
         if ce is None:
-            return {"ops_per_step": None}
+            return {"counted": None}
         # the JSON round trip the stored counts went through (floats survive it exactly)
-        return ce.metrics | {"ops_per_step": json.loads(json.dumps(ce.ops))}
+        counted = {"ops_per_step": ce.ops, "episode_length": ce.episode_length,
+                   "layers": {k: asdict(v) for k, v in ce.layers.items()}}
+        return ce.metrics | {"counted": json.loads(json.dumps(counted))}
     with tempfile.TemporaryDirectory(prefix="snnrl-verify-") as tmp:
         shutil.copyfile(root / run["files"]["config"]["path"], Path(tmp) / "config.yaml")
         shutil.copyfile(root / run["files"]["checkpoint"]["path"], Path(tmp) / "checkpoint.pt")
@@ -97,22 +101,33 @@ def _reevaluate(root: Path, run: dict[str, Any], device: Any) -> dict[str, Any]:
 
 
 def _matches(stored: Any, got: Any, tolerance: float) -> bool:
-    if got is None or (isinstance(got, float) and math.isnan(got)):
+    if got is None or (isinstance(got, float) and math.isnan(got)) or stored is None:
         return False
     if tolerance == 0:
         return bool(stored == got)
     return abs(float(stored) - float(got)) <= tolerance
 
 
-def _count_difference(stored: Any, got: Any, tolerance: float) -> str | None:
-    """The first count that differs between stored and recounted ops (None: all match)."""
+def _count_difference(stored: dict[str, Any], got: Any, tolerance: float) -> str | None:
+    """The first difference between a stored energy file and a recount (None: all match).
+
+    Every count (within ``tolerance``), the episode length (likewise) and the layers (exactly):
+    with the stored figures re-priced from the stored counts by ``check``, this ties the
+    figures to the checkpoint.
+    """
     if not isinstance(got, dict):
         return "the agent counted nothing"
-    for layer in sorted(set(stored) | set(got)):
-        a, b = stored.get(layer, {}), got.get(layer, {})
+    ops_a, ops_b = stored.get("ops_per_step") or {}, got["ops_per_step"]
+    for layer in sorted(set(ops_a) | set(ops_b)):
+        a, b = ops_a.get(layer) or {}, ops_b.get(layer) or {}
         for key in sorted(set(a) | set(b)):
             if not _matches(a.get(key), b.get(key), tolerance):
                 return f"{layer}.{key} stored {a.get(key)!r}, recounted {b.get(key)!r}"
+    if not _matches(stored.get("episode_length"), got["episode_length"], tolerance):
+        return (f"episode_length stored {stored.get('episode_length')!r}, recounted "
+                f"{got['episode_length']!r}")
+    if stored.get("layers") != got["layers"]:
+        return f"layers stored {stored.get('layers')!r}, recounted {got['layers']!r}"
     return None
 
 
@@ -181,8 +196,7 @@ def verify(entry_path: Path, device: str = "cpu", *, tolerance: float = 0.0,
                                              f"recomputed {got.get(key)!r}")
             if "energy" in run["files"]:
                 counts = json.loads((root / run["files"]["energy"]["path"]).read_text())
-                diff = _count_difference(counts["ops_per_step"], got.get("ops_per_step"),
-                                         tolerance)
+                diff = _count_difference(counts, got.get("counted"), tolerance)
                 result.compared.append((run["seed"], "op counts", 0.0, 0.0 if diff is None
                                         else math.nan))
                 if diff is not None:

@@ -73,19 +73,31 @@ def config_hash(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+DATA_PATHS = ("leaderboards",)
+"""Folders of the checkout that hold results, not code: changes there do not make it dirty."""
+
+
 def git_commit() -> str | None:
-    """``git describe --always --dirty`` of the snnrl source tree, or None if not a checkout."""
+    """The commit of the snnrl source tree (40 hex digits), ``-dirty`` when a tracked file
+    outside :data:`DATA_PATHS` differs from it; None if not a checkout.
+
+    Like ``git describe --always --dirty``, except that the leaderboard's own files (written
+    by ``snnrl board`` while it works) do not count as a change to the code.
+    """
     src = Path(__file__).resolve().parents[2]
     try:
-        out = subprocess.run(
-            ["git", "-C", str(src), "describe", "--always", "--dirty", "--abbrev=40"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
+        head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=10)
+        if head.returncode != 0 or not head.stdout.strip():
+            return None
+        status = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no", "--",
+             ".", *(f":(exclude){d}" for d in DATA_PATHS)],
+            capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    dirty = status.returncode != 0 or bool(status.stdout.strip())
+    return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def versions() -> dict[str, str]:

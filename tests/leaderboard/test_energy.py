@@ -129,6 +129,66 @@ def test_edited_energy_is_caught_by_check(entry: Path) -> None:
     j = data["runs"][0]["energy"]["horowitz45_fp32"]["J_per_step"]
     entry.write_text(text.replace(repr(j), repr(j * 2), 1))
     assert any("runs[seed 1].energy.horowitz45_fp32.J_per_step" in p for p in check(entry))
+    entry.write_text(text)
+
+
+def _forge(entry: Path, change: Any) -> list[str]:
+    """Edit seed 1's energy file, then make every hash, aggregate and ledger line agree with it
+    (what a careful forger would do) and return what check finds."""
+    from snnrl.leaderboard.schema import compute_aggregates, seed_energy
+    from snnrl.leaderboard.store import dump_yaml
+
+    root = _root(entry)
+    data = yaml.safe_load(entry.read_text())
+    run = data["runs"][0]
+    path = root / run["files"]["energy"]["path"]
+    stored = json.loads(path.read_text())
+    change(stored)
+    path.write_text(json.dumps(stored))
+    run["files"]["energy"] |= {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+    run["energy"] = seed_energy(stored)
+    p = data["aggregates"]["primary"]
+    data["aggregates"]["energy"] = compute_aggregates(data["runs"], data["primary_metric"],
+                                                      p["reps"], p["random_state"])["energy"]
+    entry.write_text(dump_yaml(data))
+    lines = (root / "ledger.jsonl").read_text().splitlines()
+    last = json.loads(lines[-1]) | {"sha256": sha256_file(entry)}
+    (root / "ledger.jsonl").write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+    return check(entry)
+
+
+def test_figures_must_follow_from_the_stored_counts(entry: Path) -> None:
+    """A forged figure with every hash redone is caught: check re-prices the stored counts."""
+    count_energy(entry)
+    assert _forge(entry, lambda d: None) == []  # the forging itself leaves a genuine entry
+
+    def cheaper(d: dict[str, Any]) -> None:
+        d["metrics"]["energy/horowitz45_fp32/J_per_step"] /= 10
+
+    assert any("re-pricing the stored counts" in p for p in _forge(entry, cheaper))
+
+
+def test_forged_layers_fail_check_or_verify(entry: Path) -> None:
+    """Declaring the ANN's layers spiking makes it 'fit' Loihi: the repricing then agrees with the
+    forged figures, so check passes; verify's recount of the layers catches it."""
+    from snnrl.cli.train import price_counts
+    from snnrl.energy.model import Assumptions
+    from snnrl.energy.report import layers_from_json
+
+    count_energy(entry)
+
+    def spiking(d: dict[str, Any]) -> None:
+        for info in d["layers"].values():
+            info["graded"] = False
+        d["metrics"], d["energy"] = price_counts(
+            d["ops_per_step"], layers_from_json(d["layers"]), d["episode_length"],
+            Assumptions(**d["assumptions"]))
+        d["metrics"] = json.loads(json.dumps(d["metrics"]))
+
+    assert _forge(entry, spiking) == []
+    assert yaml.safe_load(entry.read_text())["runs"][0]["energy"]["loihi"]["fits"]
+    res = verify(entry, record=False)
+    assert not res.ok and any("seed 1 op counts: layers stored" in m for m in res.mismatches)
 
 
 def test_refusals_write_nothing(entry: Path, monkeypatch: pytest.MonkeyPatch,
@@ -190,7 +250,7 @@ def test_online_learners_are_counted_over_their_evaluation_lifetimes(tmp_path: P
     assert check(path) == []
     run = yaml.safe_load(path.read_text())["runs"][0]
     stored = json.loads((_root(path) / run["files"]["energy"]["path"]).read_text())
-    assert stored["source"].startswith("evaluation lifetimes, fresh, learning from scratch")
+    assert stored["source"].startswith("evaluation lifetimes, fresh, plasticity on, learning")
     assert stored["layers"]["actor"]["plastic"] and run["energy"]["loihi"]["fits"]
     assert verify(path, record=False).ok
 
