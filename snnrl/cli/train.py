@@ -384,8 +384,10 @@ def write_energy(run_dir: Path, ops: dict[str, dict[str, float]], layers: dict[s
 def price_counts(ops: dict[str, dict[str, float]], layers: dict[str, Any],
                  episode_length: float, assume: Any
                  ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Summary metrics (``energy/<chip>/J_per_step``, ``J_per_episode``) and per-chip flags of
-    counts, priced on every chip in ``conf/chip`` (what :func:`write_energy` records).
+    """Price counts on every chip in ``conf/chip``: summary metrics and per-chip flags.
+
+    The metrics are ``energy/<chip>/J_per_step`` and ``J_per_episode``; what
+    :func:`write_energy` records, and what ``snnrl board check`` re-derives.
     """
     from snnrl.energy.report import estimate_all, summary_metrics
 
