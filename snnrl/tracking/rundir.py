@@ -80,8 +80,9 @@ DATA_PATHS = ("leaderboards",)
 def git_commit() -> str | None:
     """The commit of the snnrl source tree (40 hex digits); None if not a checkout.
 
-    ``-dirty`` is appended when a tracked file outside :data:`DATA_PATHS` differs from it. Like ``git describe --always --dirty``, except that the leaderboard's own files (written
-    by ``snnrl board`` while it works) do not count as a change to the code.
+    ``-dirty`` is appended when a tracked file outside :data:`DATA_PATHS` differs from it. Like
+    ``git describe --always --dirty``, except that the leaderboard's own files (written by
+    ``snnrl board`` while it works) do not count as a change to the code.
     """
     src = Path(__file__).resolve().parents[2]
     try:
