@@ -406,6 +406,21 @@ def check(entry_path: Path) -> list[str]:
     return [f"{label}: {p}" for p in problems]
 
 
+def checked_entry(entry_path: Path) -> tuple[Path, dict[str, Any]]:
+    """``(leaderboard root, entry)`` of an entry that passes :func:`check`.
+
+    What ``verify``, ``reproduce`` and ``energy`` start from.
+
+    Raises:
+        ConfigError: The entry fails check (the first problem is named).
+    """
+    problems = check(entry_path)
+    if problems:
+        raise ConfigError(str(entry_path), "fails check",
+                          f"an entry that passes snnrl board check first: {problems[0]}")
+    return root_of(entry_path), load_data(entry_path, "entry")
+
+
 def entry_files(root: Path) -> list[Path]:
     """Every entry file under ``root/entries``, sorted."""
     d = root / "entries"

@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from snnrl.config import ConfigError
-from snnrl.leaderboard.checks import check, stored_path
+from snnrl.leaderboard.checks import check, checked_entry, stored_path
 from snnrl.leaderboard.schema import COMPARE_KEYS, compute_aggregates, seed_energy
 from snnrl.leaderboard.store import (
     LEDGER,
     dump_yaml,
-    load_data,
     root_of,
     sha256_file,
     write_text,
@@ -103,12 +102,7 @@ def count_energy(entry_path: Path, device: str = "cpu", *,
     from snnrl.tracking import git_commit, versions
 
     entry_path = Path(entry_path)
-    problems = check(entry_path)
-    if problems:
-        raise ConfigError(str(entry_path), "fails check",
-                          f"an entry that passes snnrl board check first: {problems[0]}")
-    root = root_of(entry_path)
-    entry = load_data(entry_path, "entry")
+    root, entry = checked_entry(entry_path)
     if any(r.get("energy") or "energy" in r["files"] for r in entry["runs"]):
         raise ConfigError(str(entry_path), "records energy already",
                           "an entry whose runs record no energy (their summaries have none)")

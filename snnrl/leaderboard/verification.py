@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from snnrl.config import ConfigError
-from snnrl.leaderboard.checks import check
+from snnrl.leaderboard.checks import checked_entry
 from snnrl.leaderboard.schema import COMPARE_KEYS, EVENTS
 from snnrl.leaderboard.store import (
     LEVELS,
@@ -172,13 +172,8 @@ def verify(entry_path: Path, device: str = "cpu", *, tolerance: float = 0.0,
 
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise ConfigError("--tolerance", tolerance, "a finite number >= 0")
-    problems = check(entry_path)
-    if problems:
-        raise ConfigError(str(entry_path), "fails check",
-                          f"an entry that passes snnrl board check first: {problems[0]}")
+    root, entry = checked_entry(entry_path)
     dev = resolve_device(device)
-    root = root_of(entry_path)
-    entry = load_data(entry_path, "entry")
     result = VerifyResult(ok=True, level=entry["verification"]["level"])
     threads = torch.get_num_threads()
     t0 = time.perf_counter()
@@ -273,12 +268,7 @@ def reproduce(entry_path: Path, seeds: list[int] | None = None, device: str = "c
     import snnrl.cli.train as train
     from snnrl.eval.stats import interval_estimates
 
-    problems = check(entry_path)
-    if problems:
-        raise ConfigError(str(entry_path), "fails check",
-                          f"an entry that passes snnrl board check first: {problems[0]}")
-    root = root_of(entry_path)
-    entry = load_data(entry_path, "entry")
+    root, entry = checked_entry(entry_path)
     chosen = list(entry["seeds"]) if not seeds else list(seeds)
     for s in chosen:
         if s not in entry["seeds"]:
