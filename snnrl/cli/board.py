@@ -5,6 +5,8 @@
     snnrl board verify FILE [--device cpu]              re-run the evaluation, record it
     snnrl board energy FILE [--device cpu]              count and price the stored checkpoints
                                                         of an entry that records no energy
+    snnrl board energy FILE --reprice                   price its stored counts with today's
+                                                        conf/chip (after a chip data change)
     snnrl board render [--root leaderboards] [--check]  README.md (--check: fail if stale)
 
 ``submit`` and ``verify`` re-render ``README.md`` after writing. Bad input (a run that cannot be
@@ -28,7 +30,7 @@ commands:
   check [FILE...] [--root leaderboards]
   verify FILE [--device cpu] [--tolerance 0] [--by NAME]
   reproduce FILE [--seeds 1,2] [--device cpu] [--workdir DIR] [--by NAME]
-  energy FILE [--device cpu] [--by NAME]
+  energy FILE [--device cpu] [--reprice] [--by NAME]
   render [--root leaderboards] [--check]
 """
 
@@ -109,7 +111,7 @@ def _verify(argv: list[str]) -> int:
 
 
 def _energy(argv: list[str]) -> int:
-    from snnrl.leaderboard.energy import count_energy
+    from snnrl.leaderboard.energy import count_energy, reprice_energy
     from snnrl.leaderboard.store import root_of
 
     p = argparse.ArgumentParser(
@@ -117,11 +119,17 @@ def _energy(argv: list[str]) -> int:
         description="Count and price the stored checkpoints of an entry that records no energy.")
     p.add_argument("file", type=Path)
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
-    p.add_argument("--by", default="snnrl board energy", help="who counts (for the history)")
+    p.add_argument("--reprice", action="store_true",
+                   help="price the stored counts again with today's conf/chip (after a chip's "
+                        "data changed); runs nothing")
+    p.add_argument("--by", default=None, help="who counts (for the history)")
     args = p.parse_args(argv)
     if not args.file.is_file():
         raise ConfigError("FILE", str(args.file), "an existing entry file")
-    res = count_energy(args.file, args.device, by=args.by)
+    if args.reprice:
+        res = reprice_energy(args.file, by=args.by or "snnrl board energy --reprice")
+    else:
+        res = count_energy(args.file, args.device, by=args.by or "snnrl board energy")
     readme = _write_readme(root_of(args.file))
     chips = sorted({chip for per in res.per_seed.values() for chip in per})
     lines = []
@@ -130,7 +138,8 @@ def _energy(argv: list[str]) -> int:
         ok = [j for j in js if j is not None]
         lines.append(f"  {chip:<20} " + (f"{sum(ok) / len(ok):.4g} J/step (mean of {len(ok)} "
                                           "seeds)" if ok else "does not fit"))
-    print(f"snnrl board: energy counted: {args.file}\n  {res.details}\n" + "\n".join(lines)
+    what = "re-priced" if args.reprice else "counted"
+    print(f"snnrl board: energy {what}: {args.file}\n  {res.details}\n" + "\n".join(lines)
           + f"\n  level: {res.level}\n  tables: {readme}")
     return 0
 

@@ -203,7 +203,8 @@ def _repricing_problems(data: dict[str, Any], where: str) -> list[str]:
               "energy": data.get("energy")}
     d = first_difference(stored, {"metrics": metrics, "energy": flags}, where)
     if d:
-        return [f"{d} (re-pricing the stored counts with conf/chip)"]
+        return [f"{d} (re-pricing the stored counts with conf/chip); after a change to a "
+                "chip's data: snnrl board energy --reprice FILE"]
     return []
 
 

@@ -18,6 +18,10 @@ Online learners (R-STDP) are counted over their evaluation lifetimes (fresh, lea
 scratch; their training runs count the final round of training lifetimes instead): the energy
 file's ``source`` says which.
 
+:func:`reprice_energy` (``--reprice``) prices the stored counts again after a change to a chip's
+data, which ``check`` reports for these entries (their figures no longer follow from today's
+prices); it runs nothing and appends an ``energy-repriced`` event.
+
 Refused, with one line and nothing written: an entry that fails ``check``, one that records
 energy already, an agent that counts nothing, and a seed whose counted evaluation does not give
 its stored figures.
@@ -39,6 +43,7 @@ from snnrl.leaderboard.schema import COMPARE_KEYS, compute_aggregates, seed_ener
 from snnrl.leaderboard.store import (
     LEDGER,
     dump_yaml,
+    load_data,
     root_of,
     sha256_file,
     write_text,
@@ -150,29 +155,91 @@ def count_energy(entry_path: Path, device: str = "cpu", *,
                       f"{len(next(iter(counted.values()))['energy'])} chips ({fits}); snnrl "
                       f"{v['snnrl']}, torch {v['torch']}, git {git_commit()}; "
                       f"{result.seconds:.0f} s")
-    _record(entry_path, entry, counted, result, by)
+    _record(entry_path, entry, counted, result, by, "energy-counted")
+    return result
+
+
+REPRICE_MARK = "(re-pricing the stored counts with conf/chip)"
+"""How :func:`snnrl.leaderboard.checks.check` marks figures that today's chip data no longer
+gives (the only problems :func:`reprice_energy` may start from)."""
+
+
+def reprice_energy(entry_path: Path, *, by: str = "snnrl board energy --reprice"
+                   ) -> EnergyResult:
+    """Price an entry's stored counts again with today's ``conf/chip/``; record it.
+
+    After a chip's data changes (a corrected price, a new constraint), ``check`` fails for
+    entries whose energy was counted by :func:`count_energy`: their figures no longer follow
+    from their counts. This re-prices the stored counts (nothing is re-run: the counts are the
+    checkpoint's, as ``verify`` confirms), rewrites the energy files' figures, the entry's
+    ``runs[*].energy`` and ``aggregates.energy``, and appends an ``energy-repriced`` event.
+
+    Raises:
+        ConfigError: The entry fails check for any other reason, has no stored counts, or its
+            figures are today's already; nothing is written.
+    """
+    from snnrl.cli.train import price_counts
+    from snnrl.energy.model import Assumptions
+    from snnrl.energy.report import layers_from_json
+    from snnrl.tracking import git_commit
+
+    entry_path = Path(entry_path)
+    other = [p for p in check(entry_path) if REPRICE_MARK not in p]
+    if other:
+        raise ConfigError(str(entry_path), "fails check",
+                          f"an entry that passes snnrl board check but for its prices: {other[0]}")
+    root = root_of(entry_path)
+    entry = load_data(entry_path, "entry")
+    if not all("energy" in r["files"] for r in entry["runs"]):
+        raise ConfigError(str(entry_path), "no stored counts",
+                          "an entry whose energy snnrl board energy counted (figures from a "
+                          "summary cannot be re-priced: no counts are stored)")
+    repriced: dict[int, dict[str, Any]] = {}
+    changed = []
+    for run in entry["runs"]:
+        k = run["seed"]
+        data = json.loads((root / run["files"]["energy"]["path"]).read_text())
+        metrics, flags = price_counts(data["ops_per_step"], layers_from_json(data["layers"]),
+                                      float(data["episode_length"]),
+                                      Assumptions(**data["assumptions"]))
+        new = data | json.loads(json.dumps({"metrics": metrics, "energy": flags}))
+        if new != data:
+            changed.append(k)
+        repriced[k] = new
+    if not changed:
+        raise ConfigError(str(entry_path), "priced with today's chips",
+                          "an entry whose figures today's conf/chip/ no longer gives")
+    result = EnergyResult(level=entry["verification"]["level"])
+    result.per_seed = {k: {chip: e["J_per_step"] for chip, e in seed_energy(d).items()}
+                       for k, d in repriced.items()}
+    result.details = (f"re-priced the stored counts of seeds {sorted(repriced)} with today's "
+                      f"conf/chip/ (figures changed for seeds {changed}); git {git_commit()}")
+    _record(entry_path, entry, repriced, result, by, "energy-repriced")
     return result
 
 
 def _record(entry_path: Path, entry: dict[str, Any], counted: dict[int, dict[str, Any]],
-            result: EnergyResult, by: str) -> None:
-    """Write the energy files and the amended entry; undo everything if any step fails."""
+            result: EnergyResult, by: str, event: str) -> None:
+    """Write the energy files and the amended entry; undo everything if any step fails.
+
+    ``energy-counted`` writes new files; ``energy-repriced`` rewrites the existing ones.
+    """
     from snnrl.leaderboard.verification import add_history
 
     root = root_of(entry_path)
     old_entry = entry_path.read_bytes()
     ledger = root / LEDGER
     old_ledger = ledger.read_bytes() if ledger.is_file() else None
-    written: list[Path] = []
+    written: dict[Path, bytes | None] = {}
     try:
         for run in entry["runs"]:
             k = run["seed"]
             rel = stored_path(entry["id"], "energy", k)
             path = root / rel
-            if path.exists():
+            if path.exists() and event == "energy-counted":
                 raise ConfigError(str(path), "exists", "no stored energy file before counting")
+            written[path] = path.read_bytes() if path.exists() else None
             write_text(path, json.dumps(counted[k], indent=1, sort_keys=True) + "\n")
-            written.append(path)
             run["energy"] = seed_energy(counted[k])
             files = run["files"]
             files["energy"] = {"path": rel, "sha256": sha256_file(path),
@@ -181,13 +248,16 @@ def _record(entry_path: Path, entry: dict[str, Any], counted: dict[int, dict[str
         entry["aggregates"]["energy"] = compute_aggregates(
             entry["runs"], entry["primary_metric"], p["reps"], p["random_state"])["energy"]
         write_text(entry_path, dump_yaml(entry))
-        result.level = add_history(entry_path, "energy-counted", by, result.details)
+        result.level = add_history(entry_path, event, by, result.details)
         problems = check(entry_path)
         if problems:  # pragma: no cover - what _record writes passes check
             raise ConfigError(str(entry_path), problems[0], "an entry that passes check")
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
+        for path, before in written.items():
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(before)
         entry_path.write_bytes(old_entry)
         if old_ledger is None:
             ledger.unlink(missing_ok=True)

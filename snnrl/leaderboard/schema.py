@@ -74,7 +74,7 @@ STABILITY_AGGREGATED = re.compile(r"^stability/h\d+/(ratio|score_last)$")
 """Stability figures that get an IQM with a CI over seeds."""
 EVENTS = {"submitted": "checked", "re-evaluated": "re-evaluated",
           "re-evaluation-failed": None, "reproduced": "reproduced",
-          "reproduction-failed": None, "energy-counted": None}
+          "reproduction-failed": None, "energy-counted": None, "energy-repriced": None}
 """Ledger/history events and the level each sets (None: the level stays as it was)."""
 METHOD = "percentile stratified bootstrap over seeds (rliable via snnrl.eval.stats)"
 REL_TOL = 1e-9
@@ -372,6 +372,10 @@ def structure_problems(entry: Any) -> list[str]:
     with_file = [r["seed"] for r in entry["runs"] if "energy" in r["files"]]
     if len(counted) > 1:
         out.append("verification.history: more than one 'energy-counted' event")
+    events = [h["event"] for h in hist]
+    if "energy-repriced" in events and (
+            not counted or events.index("energy-repriced") < events.index("energy-counted")):
+        out.append("verification.history: 'energy-repriced' before any 'energy-counted' event")
     if with_file and len(with_file) != len(entry["runs"]):
         out.append(f"runs: seeds {with_file} have files.energy and the others not (snnrl board "
                    "energy counts every seed)")

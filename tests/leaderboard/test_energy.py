@@ -13,7 +13,7 @@ import yaml
 from snnrl.cli.main import main
 from snnrl.config import ConfigError
 from snnrl.leaderboard import check, submit, verify
-from snnrl.leaderboard.energy import count_energy
+from snnrl.leaderboard.energy import count_energy, reprice_energy
 from snnrl.leaderboard.store import read_ledger, sha256_file
 
 TINY = ["agent=lstm", "env=cartpole", "env.max_episode_steps=60", "train.env_steps=64",
@@ -262,3 +262,43 @@ def test_an_agent_that_counts_nothing_is_refused(tmp_path: Path) -> None:
         count_energy(path)
     assert _unchanged(path) == before
     assert sha256_file(path) == read_ledger(_root(path))[-1]["sha256"]
+
+
+def test_reprice_after_a_chip_data_change(entry: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """A corrected price makes check fail for counted entries; --reprice mends it, runs nothing."""
+    from dataclasses import replace
+
+    import snnrl.energy.report as report
+    import snnrl.leaderboard.energy as en
+
+    count_energy(entry)
+    with pytest.raises(ConfigError, match="priced with today's chips"):
+        reprice_energy(entry)  # nothing to do yet
+    real = report.load_chips
+
+    def dearer_fp32(names: Any = None) -> Any:  # a corrected MAC price, as a new chip file
+        chips = real(names)
+        if "horowitz45_fp32" in chips:
+            c = chips["horowitz45_fp32"]
+            mac = replace(c.prices["mac"], value=c.prices["mac"].value * 2)
+            chips["horowitz45_fp32"] = replace(c, prices={**c.prices, "mac": mac})
+        return chips
+
+    monkeypatch.setattr(report, "load_chips", dearer_fp32)
+    problems = check(entry)
+    assert problems and all("snnrl board energy --reprice" in p for p in problems)
+    before = yaml.safe_load(entry.read_text())["runs"][0]["energy"]["horowitz45_fp32"]
+    monkeypatch.setattr(en, "counted_seed", lambda *a: pytest.fail("reprice re-ran something"))
+    assert main(["board", "energy", str(entry), "--reprice"]) == 0
+    assert "energy re-priced" in capsys.readouterr().out
+    assert check(entry) == []
+    data = yaml.safe_load(entry.read_text())
+    assert data["runs"][0]["energy"]["horowitz45_fp32"]["J_per_step"] > before["J_per_step"]
+    assert [h["event"] for h in data["verification"]["history"]] == [
+        "submitted", "energy-counted", "energy-repriced"]
+
+
+def test_reprice_needs_stored_counts(entry: Path) -> None:
+    with pytest.raises(ConfigError, match="no stored counts"):
+        reprice_energy(entry)
