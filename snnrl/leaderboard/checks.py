@@ -199,9 +199,15 @@ def _repricing_problems(data: dict[str, Any], where: str) -> list[str]:
                                       float(data["episode_length"]), assume)
     except Exception as e:  # noqa: BLE001 - any malformed part is the finding itself
         return [f"{where}: its counts cannot be priced ({type(e).__name__}: {e})"]
-    stored = {"metrics": {k: v for k, v in (data.get("metrics") or {}).items()},
-              "energy": data.get("energy")}
-    d = first_difference(stored, {"metrics": metrics, "energy": flags}, where)
+    def figures(m: Any, f: Any) -> dict[str, Any]:
+        # the flags without ``reason``: a message naming the first layer that does not fit,
+        # which depends on the layers' order (the stored file sorts its keys)
+        return {"metrics": m, "energy": {chip: {k: v for k, v in fl.items() if k != "reason"}
+                                         for chip, fl in (f or {}).items()}
+                if isinstance(f, dict) else f}
+
+    d = first_difference(figures(data.get("metrics"), data.get("energy")),
+                         figures(metrics, flags), where)
     if d:
         return [f"{d} (re-pricing the stored counts with conf/chip); after a change to a "
                 "chip's data: snnrl board energy --reprice FILE"]
