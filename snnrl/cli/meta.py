@@ -21,7 +21,6 @@ What a run directory of a meta-learned agent holds, beside the common files:
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from pathlib import Path
@@ -165,25 +164,22 @@ def counted_evaluation(c: TrainConfig, agent: Any, device: torch.device
         agent.count_ops = counting
 
 
-def record_energy(run_dir: Path, agent: Any, res: RolloutResult, c: TrainConfig, source: str = ""
+def record_energy(run_dir: Path, agent: Any, res: RolloutResult, c: TrainConfig
                   ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write ``energy_counts.json`` of counted evaluation lifetimes; return metrics and flags.
 
     The summary metrics and per-chip flags of :func:`snnrl.cli.train.write_energy`; both empty
-    (and nothing written) when nothing was counted or a count is not finite. J per episode uses
-    the mean length of the episodes that ended in those lifetimes (the lifetime's length where
-    none did). ``source`` is appended to the counts' description.
+    (and nothing written) when nothing was counted or a count is not finite
+    (:func:`snnrl.eval.counted.from_lifetimes`).
     """
     from snnrl.cli.train import write_energy
+    from snnrl.eval.counted import META_SOURCE, from_lifetimes
 
-    ops = res.ops
-    if not ops or not all(math.isfinite(v) for counts in ops.values() for v in counts.values()):
+    ce = from_lifetimes({}, res, agent.layers, c,
+                        META_SOURCE.format("on" if agent.plastic else "off"))
+    if ce is None:
         return {}, {}
-    lengths = res.episodes.length
-    episode_length = statistics.fmean(lengths) if lengths else float(c.lifetime_steps)
-    what = (f"evaluation lifetimes, plasticity {'on' if agent.plastic else 'off'} "
-            "(frozen meta-parameters)" + source)
-    return write_energy(run_dir, ops, agent.layers, episode_length, what, c)
+    return write_energy(run_dir, ce.ops, ce.layers, ce.episode_length, ce.source, c)
 
 
 def evaluate_with_control(c: TrainConfig, agent: Any, device: torch.device,

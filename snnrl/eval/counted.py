@@ -66,7 +66,7 @@ def counted_evaluation(c: Any, agent: Any, device: torch.device) -> CountedEvalu
             return None
         metrics, _ = evaluate_episodes(c, agent, device, counter)
         ops = counter.per_step()
-        if not ops or not all(math.isfinite(v) for n in ops.values() for v in n.values()):
+        if not finite_counts(ops):
             return None
         return CountedEvaluation(metrics, ops, counter.layers, metrics["eval/length_mean"],
                                  DEEP_SOURCE)
@@ -81,8 +81,24 @@ def counted_evaluation(c: Any, agent: Any, device: torch.device) -> CountedEvalu
         source = ONLINE_SOURCE.format(
             "on, learning from scratch" if getattr(c.agent, "plasticity", True) else "off")
         metrics, res = evaluate_lifetimes(c, agent, device)
-    if not res.ops or not all(math.isfinite(v) for n in res.ops.values() for v in n.values()):
+    return from_lifetimes(metrics, res, agent.layers, c, source)
+
+
+def finite_counts(ops: dict[str, dict[str, float]]) -> bool:
+    """Something was counted, and every count is finite."""
+    return bool(ops) and all(math.isfinite(v) for n in ops.values() for v in n.values())
+
+
+def from_lifetimes(metrics: dict[str, Any], res: Any, layers: dict[str, Any], c: Any,
+                   source: str) -> CountedEvaluation | None:
+    """A counted rollout of lifetimes as a :class:`CountedEvaluation` (None: nothing finite).
+
+    ``res`` is a :class:`~snnrl.eval.rollout.RolloutResult`. J per episode uses the mean
+    length of the episodes that ended in those lifetimes (the lifetime's length where none
+    did).
+    """
+    if not finite_counts(res.ops):
         return None
     lengths = res.episodes.length
     length = statistics.fmean(lengths) if lengths else float(c.lifetime_steps)
-    return CountedEvaluation(metrics, res.ops, agent.layers, length, source)
+    return CountedEvaluation(metrics, res.ops, layers, length, source)
